@@ -1,0 +1,4 @@
+import sys
+from medlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""The ``medlib`` command: ``synth``, ``run``, ``render``, ``demo``, ``bench``.
+
+Errors print one line and exit non-zero; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+DEMO_STUDIES = ("nec", "onfh", "ich", "glioma")
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from medlib import synth
+
+    studies = args.studies or list(DEMO_STUDIES)
+    for study in studies:
+        start = time.perf_counter()
+        manifest = synth.generate(study, Path(args.out), seed=args.seed, scale=args.scale,
+                                  overwrite=args.overwrite)
+        print(f"{study}: {manifest} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from medlib.runner import run_study
+
+    result = run_study(args.study, params=args.params, overrides=args.param or (), run_id=args.run_id or "",
+                       resume=args.resume or "", reports_dir=args.reports)
+    print(f"{result.study}: {result.report} ({result.seconds:.0f} s)")
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from medlib.render import render_reports
+
+    result = render_reports(args.reports, args.out, engine=args.engine, pdf=not args.no_pdf)
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from medlib import synth
+    from medlib.render import render_reports
+    from medlib.runner import run_study
+
+    timings: list[tuple[str, float]] = []
+    start = time.perf_counter()
+    data = Path(args.data)
+    for study in args.studies or DEMO_STUDIES:
+        if not (data / study / "manifest.csv").is_file():
+            synth.generate(study, data, seed=0, scale=args.scale)
+    timings.append(("synthetic cohorts", time.perf_counter() - start))
+    for study in args.studies or DEMO_STUDIES:
+        params = Path("params") / ("smoke" if args.smoke else "") / f"{study}.yaml"
+        result = run_study(study, params=params, reports_dir=args.reports)
+        timings.append((study, result.seconds))
+        print(f"{study}: {result.report} ({result.seconds:.0f} s)", flush=True)
+    t0 = time.perf_counter()
+    rendered = render_reports(args.reports, Path(args.reports) / "_site")
+    timings.append(("render", time.perf_counter() - t0))
+    print(rendered.summary() if hasattr(rendered, "summary") else rendered)
+    print("\nTime per step:")
+    for name, seconds in timings:
+        print(f"  {name:<20} {seconds:7.1f} s")
+    print(f"  {'total':<20} {time.perf_counter() - start:7.1f} s")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    for path in sorted(Path("benchmarks").glob("bench_*.py")):
+        if args.only and not any(key in path.stem for key in args.only):
+            continue
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        print(f"\n== {path.stem} ==", flush=True)
+        module.run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medlib", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write the synthetic demo cohorts (DICOM/NIfTI + manifest)")
+    p.add_argument("studies", nargs="*", help=f"studies to generate (default: {' '.join(DEMO_STUDIES)})")
+    p.add_argument("--out", default="data/synth")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the number of patients")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("run", help="execute a study notebook with papermill into reports/")
+    p.add_argument("study")
+    p.add_argument("-f", "--params", help="params file (default params/STUDY.yaml)")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--run-id")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoints")
+    p.add_argument("--reports", default="reports")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("render", help="render executed notebooks into the HTML site and PDFs")
+    p.add_argument("--reports", default="reports")
+    p.add_argument("--out", default="reports/_site")
+    p.add_argument("--engine", choices=("auto", "quarto", "pandoc"), default="auto")
+    p.add_argument("--no-pdf", action="store_true")
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("demo", help="synthetic cohorts → every study → rendered reports")
+    p.add_argument("studies", nargs="*")
+    p.add_argument("--data", default="data/synth")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--smoke", action="store_true", help="use params/smoke/*.yaml (tiny, for tests)")
+    p.add_argument("--reports", default="reports")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("bench", help="run every benchmark in benchmarks/ and print figures and ratios")
+    p.add_argument("only", nargs="*", help="substrings of benchmark names to run")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("medlib: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # the CLI boundary: one line for the user, the traceback with --debug
+        if args.debug:
+            raise
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"medlib {args.command}: {type(err).__name__}: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

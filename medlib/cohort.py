@@ -1,0 +1,266 @@
+"""Cohort manifests and patient-level splits.
+
+A cohort manifest is a CSV with ``case_id, patient_id, <label column>``, one column per image input (paths
+relative to the manifest), an optional mask column, an optional ``set`` column (rows marked ``external``
+form an external test set) and clinical covariates. Which columns are images, which label value is the
+positive class and which covariates are categorical come from the study config (``CohortConfig``).
+
+``load_cohort`` validates every row and reports all bad rows at once (capped), each with its CSV line number
+and reason. ``split_cohort`` assigns whole patients to sets (scikit-learn's ``StratifiedGroupKFold`` is not
+used because it cannot hit arbitrary ratios such as 7:3:0 exactly; the greedy assignment below keeps both the
+group constraint and the class proportions within one patient of the target). ``assert_disjoint`` is run on
+every split, including one the user provides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from medlib.config import CohortConfig
+
+REQUIRED_COLUMNS = ("case_id", "patient_id")
+SET_NAMES = ("train", "val", "test", "external")
+
+
+class CohortError(ValueError):
+    """A manifest or split that does not meet the expected format; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A validated cohort.
+
+    Attributes:
+        table: one row per case: case_id, patient_id, the original label, ``y`` (1 = positive class),
+            image and mask columns as absolute paths, ``set`` ("" or "external"), covariates.
+        config: the cohort section of the study config.
+        manifest: the manifest's path.
+        hash: sha256 of the manifest's bytes (provenance).
+    """
+
+    table: pd.DataFrame
+    config: CohortConfig
+    manifest: Path
+    hash: str
+
+    @property
+    def image_columns(self) -> tuple[str, ...]:
+        return self.config.image_columns
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def _exists(path: Path) -> bool:
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+
+
+def _row_problems(row: pd.Series, line: int, cfg: CohortConfig, root: Path) -> list[str]:
+    problems = []
+    if not str(row["patient_id"]).strip():
+        problems.append(f"line {line}: empty patient_id")
+    label = str(row[cfg.label_column]).strip()
+    if label not in (cfg.positive, cfg.negative):
+        problems.append(f"line {line}: label {label!r} is not one of {[cfg.positive, cfg.negative]}")
+    columns = list(cfg.image_columns) + ([cfg.mask_column] if cfg.mask_column else [])
+    for col in columns:
+        value = str(row[col]).strip()
+        if not value:
+            problems.append(f"line {line}: case {row['case_id']!r} has no {col!r} image (missing view)")
+        elif not _exists(root / value):
+            problems.append(f"line {line}: {col} file not found: {root / value}")
+    return problems
+
+
+def _check_columns(df: pd.DataFrame, cfg: CohortConfig, path: Path) -> None:
+    needed = list(REQUIRED_COLUMNS) + [cfg.label_column] + list(cfg.image_columns)
+    needed += [cfg.mask_column] if cfg.mask_column else []
+    needed += list(cfg.covariates)
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise CohortError(f"{path}: missing column(s) {missing}; the manifest has {list(df.columns)}. "
+                          f"Expected case_id, patient_id, {cfg.label_column!r}, image columns "
+                          f"{list(cfg.image_columns)} and the covariates named in the config.")
+    unknown_categorical = sorted(set(cfg.categorical) - set(cfg.covariates))
+    if unknown_categorical:
+        raise CohortError(f"cohort.categorical names {unknown_categorical}, which are not in cohort.covariates")
+
+
+def _validate_rows(df: pd.DataFrame, cfg: CohortConfig, path: Path) -> None:
+    root = path.parent
+    problems: list[str] = []
+    duplicated = df["case_id"].duplicated(keep=False)
+    for i, row in df.iterrows():
+        line = int(i) + 2  # header is line 1
+        if duplicated[i]:
+            problems.append(f"line {line}: duplicate case_id {row['case_id']!r}")
+        problems += _row_problems(row, line, cfg, root)
+    if "set" in df.columns:
+        bad = sorted(set(df["set"].fillna("").astype(str).str.strip()) - {"", "external"})
+        if bad:
+            problems.append(f"column 'set': values {bad} are not allowed; use 'external' or leave it empty")
+    if problems:
+        shown = problems[: cfg.max_errors]
+        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        raise CohortError(f"{path}: {len(problems)} problem(s) in the manifest:\n  " + "\n  ".join(shown) + more)
+
+
+def load_cohort(path: str | Path, config: CohortConfig) -> Cohort:
+    """Read and validate a cohort manifest.
+
+    Args:
+        path: the manifest CSV; image paths inside it are relative to its folder.
+        config: which columns are images, the label values, the covariates.
+
+    Returns:
+        A ``Cohort`` whose table has absolute image paths and a 0/1 ``y`` column.
+
+    Raises:
+        FileNotFoundError: the manifest does not exist.
+        CohortError: missing columns, or bad rows (all listed, up to ``config.max_errors``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cohort manifest not found: {path} (set cohort.manifest in the params file)")
+    raw = path.read_bytes()
+    df = pd.read_csv(path, dtype={"case_id": str, "patient_id": str, config.label_column: str},
+                     keep_default_na=True)
+    _check_columns(df, config, path)
+    for col in ("case_id", "patient_id", config.label_column, *config.image_columns):
+        df[col] = df[col].fillna("").astype(str).str.strip()
+    if config.mask_column:
+        df[config.mask_column] = df[config.mask_column].fillna("").astype(str).str.strip()
+    _validate_rows(df, config, path)
+    table = df.copy()
+    table["y"] = (table[config.label_column] == config.positive).astype(int)
+    table["set"] = table["set"].fillna("").astype(str).str.strip() if "set" in table else ""
+    for col in list(config.image_columns) + ([config.mask_column] if config.mask_column else []):
+        table[col] = [str((path.parent / p).resolve()) for p in table[col]]
+    return Cohort(table=table.reset_index(drop=True), config=config, manifest=path.resolve(),
+                  hash=hashlib.sha256(raw).hexdigest())
+
+
+def _targets(n: int, ratios: Sequence[float]) -> np.ndarray:
+    """Largest-remainder allocation of ``n`` items to sets with the given ratios."""
+    exact = np.asarray(ratios, float) / float(sum(ratios)) * n
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: n - counts.sum()]] += 1
+    return counts
+
+
+def _assign_groups(groups: pd.DataFrame, ratios: Sequence[float], rng: np.random.Generator,
+                   stratify: bool) -> dict[str, str]:
+    """Greedy patient assignment: shuffled patients go to the set furthest below its target."""
+    names = ["train", "val", "test"][: len(ratios)]
+    strata = groups["stratum"].unique() if stratify else [None]
+    assignment: dict[str, str] = {}
+    for stratum in sorted(strata, key=str):
+        part = groups if stratum is None else groups[groups["stratum"] == stratum]
+        part = part.iloc[rng.permutation(len(part))].sort_values("size", ascending=False, kind="stable")
+        target = _targets(int(part["size"].sum()), ratios).astype(float)
+        filled = np.zeros(len(names))
+        for gid, size in zip(part.index, part["size"]):
+            deficit = np.where(target > 0, (target - filled) / np.maximum(target, 1), -np.inf)
+            k = int(np.argmax(deficit))
+            assignment[gid] = names[k]
+            filled[k] += size
+    return assignment
+
+
+def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.7, 0.3, 0.0), seed: int = 0,
+                 stratify: bool = True, group: str = "patient_id") -> pd.DataFrame:
+    """Split cases into train/val/test by patient, stratified by label; external cases are kept apart.
+
+    A patient whose cases have different labels is stratified by the label of most of its cases.
+
+    Args:
+        cohort: a ``Cohort`` or its table (needs case_id, ``group``, y, and optionally set).
+        ratios: train, val[, test] fractions of the internal (non-external) cohort.
+        seed: the split is deterministic for a seed.
+        stratify: keep each set's class proportion close to the cohort's.
+        group: the column whose values never span two sets.
+
+    Returns:
+        DataFrame with case_id, patient_id (the group), y, set; ``split.attrs["hash"]`` is its content hash.
+
+    Raises:
+        ValueError: ratios that are negative, sum to zero, or give a set no positive or negative case.
+    """
+    table = cohort.table if isinstance(cohort, Cohort) else cohort
+    if len(ratios) not in (2, 3) or any(r < 0 for r in ratios) or sum(ratios) <= 0 or ratios[0] <= 0:
+        raise ValueError(f"split.ratios must be 2 or 3 non-negative fractions (train, val[, test]) with "
+                         f"train > 0; got {list(ratios)}")
+    external = table["set"].eq("external") if "set" in table else pd.Series(False, index=table.index)
+    internal = table[~external]
+    groups = internal.groupby(group).agg(size=("y", "size"), stratum=("y", lambda s: int(s.mean() >= 0.5)))
+    assignment = _assign_groups(groups, ratios, np.random.default_rng(seed), stratify)
+    split = pd.DataFrame({"case_id": table["case_id"], "patient_id": table[group], "y": table["y"]})
+    split["set"] = np.where(external, "external", table[group].map(assignment))
+    _check_classes_present(split, ratios)
+    assert_disjoint(split)
+    split.attrs["hash"] = split_hash(split)
+    return split.reset_index(drop=True)
+
+
+def _check_classes_present(split: pd.DataFrame, ratios: Sequence[float]) -> None:
+    names = ["train", "val", "test"][: len(ratios)]
+    for name, ratio in zip(names, ratios):
+        if ratio == 0:
+            continue
+        counts = split.loc[split["set"] == name, "y"].value_counts()
+        for cls, label in ((1, "positive"), (0, "negative")):
+            if counts.get(cls, 0) == 0:
+                raise ValueError(f"the {name} set has no {label} case after splitting "
+                                 f"({int(counts.sum())} cases); the cohort is too small for ratios {list(ratios)}")
+
+
+def assert_disjoint(split: pd.DataFrame, *, group: str = "patient_id") -> None:
+    """Raise if any patient (``group`` value) has cases in two sets.
+
+    Raises:
+        CohortError: naming the first patients found and their sets.
+    """
+    sets_per_group = split.groupby(group)["set"].nunique()
+    leaking = sets_per_group[sets_per_group > 1]
+    if len(leaking):
+        examples = [f"{g} in {sorted(split.loc[split[group] == g, 'set'].unique())}" for g in leaking.index[:5]]
+        raise CohortError(f"patient-level leakage: {len(leaking)} patient(s) span two sets: " + "; ".join(examples))
+
+
+def split_hash(split: pd.DataFrame) -> str:
+    """sha256 of the split's (case_id, set) pairs in case order: identical splits have identical hashes."""
+    rows = split.sort_values("case_id")[["case_id", "set"]].to_csv(index=False).encode()
+    return hashlib.sha256(rows).hexdigest()
+
+
+def read_split(path: str | Path, cohort: Cohort) -> pd.DataFrame:
+    """Read a user-provided split CSV (case_id, set) and check it against the cohort and for leakage.
+
+    Raises:
+        CohortError: unknown or missing case ids, set names outside train/val/test/external, leakage.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"split file not found: {path} (split.split_file in the params file)")
+    user = pd.read_csv(path, dtype={"case_id": str, "set": str})
+    if not {"case_id", "set"} <= set(user.columns):
+        raise CohortError(f"{path}: expected columns case_id and set; got {list(user.columns)}")
+    bad_sets = sorted(set(user["set"]) - set(SET_NAMES))
+    unknown = sorted(set(user["case_id"]) - set(cohort.table["case_id"]))
+    missing = sorted(set(cohort.table["case_id"]) - set(user["case_id"]))
+    problems = ([f"set values {bad_sets} not in {list(SET_NAMES)}"] if bad_sets else []) + \
+               ([f"{len(unknown)} case_id(s) not in the cohort, e.g. {unknown[:3]}"] if unknown else []) + \
+               ([f"{len(missing)} cohort case(s) have no set, e.g. {missing[:3]}"] if missing else [])
+    if problems:
+        raise CohortError(f"{path}: " + "; ".join(problems))
+    split = cohort.table[["case_id", "patient_id", "y"]].merge(user[["case_id", "set"]], on="case_id")
+    assert_disjoint(split)
+    split.attrs["hash"] = split_hash(split)
+    return split
