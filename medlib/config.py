@@ -33,6 +33,9 @@ class CohortConfig:
     covariates: tuple[str, ...] = ()       # clinical covariates shown in Table 1
     categorical: tuple[str, ...] = ()      # which of the covariates are categorical
     max_errors: int = 20                   # bad rows listed in one validation error
+    source: str | None = None              # a public data file (MedMNIST .npz) imported into the manifest's
+                                           # folder when the manifest does not exist yet
+    source_limit: int | None = None        # import only this many cases per split (smoke tests)
 
 
 @dataclass(frozen=True)

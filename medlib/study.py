@@ -7,10 +7,12 @@ shows them. Nothing here draws or formats (``plots`` and ``report`` do), and sta
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from types import ModuleType
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,16 +57,36 @@ class DeepResults:
     parameters: dict[str, int] = field(default_factory=dict)
 
 
-def load_study(config_path: str | Path, overrides: Sequence[str] = ()) -> StudyConfig:
-    """Load and validate the study's params file (papermill's parameters arrive here)."""
-    cfg = load_config(config_path, list(overrides))
+def load_study(config_path: str | Path, overrides: Sequence[str] = (), *,
+               injected: Mapping[str, Any] | None = None) -> StudyConfig:
+    """Load and validate the study's params file; papermill's parameters arrive here.
+
+    Args:
+        config_path: the params file.
+        overrides: ``key=value`` strings.
+        injected: the notebook's globals. ``papermill nb.ipynb out.ipynb -f params/x.yaml`` injects each top-level
+            key of the YAML as a variable; the ones named like config sections are merged over the file and
+            validated like it.
+    """
+    extra = {k: v for k, v in (injected or {}).items() if k in _CONFIG_KEYS and not isinstance(v, ModuleType)}
+    cfg = load_config(config_path, _nested(extra, overrides))
     if not cfg.models and not cfg.radiomics.enabled:
         raise ValueError(f"{config_path}: no models configured (models: [...] or radiomics.enabled: true)")
     return cfg
 
 
+_CONFIG_KEYS = {f.name for f in dataclasses.fields(StudyConfig)}
+
+
+def _nested(injected: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    from medlib.config import _merge, parse_overrides
+
+    return _merge(dict(injected), parse_overrides(list(overrides)))
+
+
 def prepare(cfg: StudyConfig) -> Prepared:
     """Read and validate the cohort, then split it by patient (or read the user's split) and check leakage."""
+    import_public_source(cfg)
     cohort = load_cohort(cfg.cohort.manifest, cfg.cohort)
     if cfg.split.split_file:
         split = read_split(cfg.split.split_file, cohort)
@@ -81,6 +103,19 @@ def prepare(cfg: StudyConfig) -> Prepared:
             how += " Cases marked external in the manifest form a separate external test set."
     table = cohort.table.drop(columns=["set"]).merge(split[["case_id", "set"]], on="case_id", validate="1:1")
     return Prepared(cohort=cohort, table=table, split=split, split_hash=split.attrs["hash"], how=how)
+
+
+def import_public_source(cfg: StudyConfig) -> None:
+    """Import ``cohort.source`` (a MedMNIST ``.npz``) into the manifest's folder if the manifest is absent."""
+    manifest = Path(cfg.cohort.manifest)
+    if cfg.cohort.source is None or manifest.is_file():
+        return
+    from medlib.public_data import import_medmnist
+
+    source = Path(cfg.cohort.source)
+    if not source.is_file():
+        raise FileNotFoundError(f"cohort.source not found: {source} (a MedMNIST .npz file)")
+    import_medmnist(source, manifest.parent.parent, name=manifest.parent.name, limit=cfg.cohort.source_limit)
 
 
 def model_inputs(cfg: StudyConfig, model_cfg: ModelConfig) -> tuple[str, ...]:
@@ -169,3 +204,217 @@ def example_images(prepared: Prepared, cfg: StudyConfig, *, n: int = 4, seed: in
                 images.append(read_image(row[col]).array)
                 titles.append(f"{row['case_id']} · {col} · {name}")
     return images, titles
+
+
+def describe_split(cfg: StudyConfig, prepared: Prepared) -> str:
+    """One paragraph for the report: how the split was made, with its hash."""
+    n_patients = prepared.table["patient_id"].nunique()
+    return (f"{len(prepared.table)} cases from {n_patients} patients were included from the manifest "
+            f"(every row passed validation). {prepared.how} Split hash `{prepared.split_hash[:12]}`.")
+
+
+def eval_sets(prepared: Prepared) -> tuple[str, ...]:
+    """The sets reported in the performance table: validation, test and external where present."""
+    return tuple(s for s in ("val", "test", "external") if s in prepared.sets)
+
+
+def primary_set(prepared: Prepared) -> str:
+    """The set the figures show: the internal test set, else the external set, else validation."""
+    for name in ("test", "external", "val"):
+        if name in prepared.sets:
+            return name
+    raise ValueError("no validation, test or external set to evaluate")
+
+
+def baseline_table(cfg: StudyConfig, prepared: Prepared, *, by: str) -> pd.DataFrame:
+    """Table 1 of the covariates, by set (``by="set"``) or by outcome (``by="outcome"``)."""
+    from medlib.stats import table1
+
+    table = prepared.table.copy()
+    if by == "outcome":
+        table["outcome"] = table[cfg.cohort.label_column]
+    continuous = [c for c in cfg.cohort.covariates if c not in cfg.cohort.categorical]
+    return table1(table[[*cfg.cohort.covariates, by]], by=by, categorical=list(cfg.cohort.categorical),
+                  continuous=continuous)
+
+
+def best_model(results: DeepResults) -> str:
+    """The model with the highest validation AUC (its best epoch)."""
+    return max(results.histories, key=lambda m: results.histories[m]["val_auc"].max())
+
+
+def device_name(cfg: StudyConfig) -> str:
+    """The device training ran on, in words."""
+    import torch
+
+    if cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available()):
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def cam_figure(cfg: StudyConfig, images: np.ndarray, cams: np.ndarray, cases: pd.DataFrame, *, model: str):
+    """The Grad-CAM gallery: overlays for 2D inputs, a few slices per case for volumes."""
+    from medlib import plots
+
+    model_cfg = next(m for m in cfg.models if m.display_name == model)
+    views = list(model_inputs(cfg, model_cfg))
+    if model_cfg.spatial_dims == 3:
+        return plots.plot_cam_volume_gallery(images, cams, cases, view_names=views)
+    return plots.plot_cam_gallery(images, cams, cases, view_names=views)
+
+
+def cam_sanity(cfg: StudyConfig, results: DeepResults, images: np.ndarray, *, model: str) -> pd.DataFrame:
+    """Grad-CAM sanity check against the same model with randomised weights."""
+    import torch
+
+    from medlib.explain import random_cam_baseline
+    from medlib.models import default_cam_layer
+
+    model_cfg = next(m for m in cfg.models if m.display_name == model)
+    net = results.models[model]
+    layer = model_cfg.cam_layer or default_cam_layer(net)
+    return random_cam_baseline(net, torch.as_tensor(images), layer=layer, seed=cfg.train.seed)
+
+
+def typical_case_figure(cfg: StudyConfig, prepared: Prepared, results: DeepResults, thresholds: dict, *,
+                        model: str, set_name: str = "test"):
+    """ONFH: one bilateral patient of the test set, both hips in both views, predicted vs actual outcome."""
+    from medlib import plots
+
+    preds = results.predictions[(results.predictions["model"] == model) & (results.predictions["set"] == set_name)]
+    counts = preds.groupby("patient_id")["case_id"].count()
+    patient = counts[counts == counts.max()].index[0]
+    cases = preds[preds["patient_id"] == patient].sort_values("case_id")
+    data = results.data[model][set_name]
+    index = {c: i for i, c in enumerate(data.case_id)}
+    images = data.x[[index[c] for c in cases["case_id"]]].cpu().numpy()
+    threshold = thresholds[model].value
+    titles = [f"{c} · predicted {cfg.cohort.positive if s >= threshold else cfg.cohort.negative} ({s:.2f}) · "
+              f"actual {cfg.cohort.positive if y == 1 else cfg.cohort.negative}"
+              for c, s, y in zip(cases["case_id"], cases["score"], cases["y_true"])]
+    views = list(model_inputs(cfg, next(m for m in cfg.models if m.display_name == model)))
+    flat = [img[v] for img in images for v in range(len(views))]
+    flat_titles = [f"{t}\n{views[v]}" for t in titles for v in range(len(views))]
+    return plots.plot_example_images(flat, flat_titles)
+
+
+def run_summary(cfg: StudyConfig, prepared: Prepared, results: DeepResults, thresholds: dict,
+                provenance: dict) -> dict:
+    """What the reporting checklist needs to know about this run, as plain data."""
+    sets = prepared.split.groupby("set").agg(cases=("case_id", "size"), patients=("patient_id", "nunique"),
+                                             positives=("y", "sum"))
+    return {
+        "study": cfg.study, "title": cfg.title, "manifest": cfg.cohort.manifest,
+        "image_columns": list(cfg.cohort.image_columns), "positive": cfg.cohort.positive,
+        "negative": cfg.cohort.negative, "n_cases": len(prepared.table),
+        "n_patients": int(prepared.table["patient_id"].nunique()),
+        "partitions": sets.reset_index().to_dict("records"), "split": prepared.how,
+        "split_hash": prepared.split_hash, "preprocessing": dict(size=list(cfg.image.size),
+                                                                window=cfg.image.window,
+                                                                normalize=cfg.image.normalize),
+        "models": [{"name": m.name, "label": m.display_name, "parameters": results.parameters.get(m.display_name),
+                    "pretrained": m.pretrained, "inputs": list(model_inputs(cfg, m))} for m in cfg.models],
+        "training": {"optimizer": cfg.train.optimizer, "lr": cfg.train.lr, "epochs": cfg.train.epochs,
+                     "batch_size": cfg.train.batch_size, "loss": cfg.train.loss, "patience": cfg.train.patience,
+                     "augment": cfg.train.augment, "seed": cfg.train.seed},
+        "thresholds": {m: {"value": t.value, "method": t.method} for m, t in thresholds.items()},
+        "threshold_method": cfg.threshold.method,
+        "explainability": "Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check",
+        "provenance": provenance,
+    }
+
+
+@dataclass
+class FeatureSet:
+    """The ICH design's feature tables, one row per case (indexed by case_id)."""
+
+    radiomics: pd.DataFrame
+    deep: pd.DataFrame
+    habitats: dict[str, pd.DataFrame]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Feature tables per model: radiomics, deep, fused (prefixed columns), one per habitat subregion."""
+        fused = pd.concat([self.radiomics.add_prefix("rad_"), self.deep.add_prefix("deep_")], axis=1)
+        return {"Radiomics": self.radiomics, "Deep": self.deep, "Fused": fused, **self.habitats}
+
+
+@dataclass
+class FeatureResults:
+    """Fitted feature models (radiomics, deep, fused, habitats): predictions and selected features."""
+
+    predictions: pd.DataFrame
+    selected: dict[str, pd.DataFrame]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _deep_backbone(cfg: StudyConfig):
+    from medlib.models import build_model
+
+    net = build_model(cfg.radiomics.deep_model, in_channels=1, num_classes=2, spatial_dims=2,
+                      pretrained=False)
+    return net.eval()
+
+
+def ich_features(cfg: StudyConfig, prepared: Prepared) -> FeatureSet:
+    """Radiomics of the whole ROI, radiomics per habitat subregion, and ResNet deep features of ROI slices."""
+    from medlib.features import habitat_radiomics, ich_deep_features, radiomics_table
+    from medlib.imaging import read_image
+
+    rc = cfg.radiomics
+    table = prepared.table
+    image_col, mask_col = cfg.cohort.image_columns[0], cfg.cohort.mask_column
+    cases = list(zip(table["case_id"], table[image_col], table[mask_col]))
+    seconds = {}
+    start = time.perf_counter()
+    radiomics = radiomics_table(cases, rc, workers=rc.workers)
+    seconds["radiomics"] = time.perf_counter() - start
+    start = time.perf_counter()
+    net = _deep_backbone(cfg)
+    deep_rows, habitat_rows = {}, {}
+    for case_id, image_path, mask_path in cases:
+        image, mask = read_image(image_path), read_image(mask_path).array > 0.5
+        deep_rows[case_id] = ich_deep_features(image.array, mask, image.spacing, net,
+                                               offsets_mm=rc.deep_offsets_mm, window=rc.deep_window,
+                                               size=rc.deep_size)
+        if rc.habitats:
+            habitat_rows[case_id] = habitat_radiomics(image.array, mask, image.spacing, k=rc.habitats,
+                                                      settings=rc)
+    seconds["deep and habitat features"] = time.perf_counter() - start
+    deep = pd.DataFrame.from_dict(deep_rows, orient="index").add_prefix("f")
+    habitats = _split_habitats(pd.DataFrame.from_dict(habitat_rows, orient="index"), rc.habitats)
+    return FeatureSet(radiomics=radiomics.loc[table["case_id"]], deep=deep.loc[table["case_id"]],
+                      habitats=habitats, seconds=seconds)
+
+
+def _split_habitats(table: pd.DataFrame, k: int) -> dict[str, pd.DataFrame]:
+    out = {}
+    for h in range(1, k + 1):
+        cols = [c for c in table.columns if c.startswith(f"habitat{h}_")]
+        if cols:
+            out[f"Habitat {h}"] = table[cols]
+    return out
+
+
+def fit_feature_models(cfg: StudyConfig, prepared: Prepared, features: FeatureSet) -> FeatureResults:
+    """LASSO selection + SVM per feature set, fitted on the training set only; predictions for every set."""
+    from medlib.fusion import fit_study_models
+
+    start = time.perf_counter()
+    y = prepared.table.set_index("case_id")["y"]
+    predictions, selected = fit_study_models(features.tables(), y, prepared.split, seed=cfg.train.seed)
+    return FeatureResults(predictions=predictions, selected=selected,
+                          seconds={"fit": time.perf_counter() - start})
+
+
+def habitat_example(cfg: StudyConfig, prepared: Prepared, *, set_name: str = "test"):
+    """One case's largest-ROI slice and its habitat subregions, for the habitat figure (case id only)."""
+    from medlib.features import habitat_labels, largest_slice_index
+    from medlib.imaging import read_image
+
+    row = prepared.table[prepared.table["set"] == set_name].iloc[0]
+    image = read_image(row[cfg.cohort.image_columns[0]]).array
+    mask = read_image(row[cfg.cohort.mask_column]).array > 0.5
+    labels = habitat_labels(image, mask, k=cfg.radiomics.habitats, seed=cfg.train.seed)
+    k = largest_slice_index(mask)
+    return image[k], labels[k], row["case_id"]
