@@ -1,0 +1,60 @@
+"""Statistics for imaging AI studies: ROC/AUC with DeLong and bootstrap CIs and tests (matching pROC),
+confusion metrics with Wilson CIs and frozen thresholds, calibration, decision curves (matching dcurves) and
+Table 1. Reads plain arrays or the long predictions table; never imports torch, never draws.
+"""
+
+from medlib.stats._validate import UndefinedMetricWarning, check_binary_scores
+from medlib.stats.calibration import Calibration, calibration, reliability_curve
+from medlib.stats.dca import decision_curve, net_benefit
+from medlib.stats.metrics import (
+    BinaryMetrics,
+    Threshold,
+    binary_metrics,
+    choose_threshold,
+    metrics_table,
+    wilson_ci,
+)
+from medlib.stats.multitest import adjust_pvalues
+from medlib.stats.results import Estimate, PairedTest
+from medlib.stats.roc import (
+    auc,
+    auc_ci,
+    bootstrap_auc,
+    compare_models,
+    delong_cov,
+    delong_test,
+    delong_unpaired_test,
+    delong_var,
+    roc_curve,
+)
+from medlib.stats.table1 import table1, table1_tests
+
+__all__ = [
+    "BinaryMetrics",
+    "Calibration",
+    "Estimate",
+    "PairedTest",
+    "Threshold",
+    "UndefinedMetricWarning",
+    "adjust_pvalues",
+    "auc",
+    "auc_ci",
+    "binary_metrics",
+    "bootstrap_auc",
+    "calibration",
+    "check_binary_scores",
+    "choose_threshold",
+    "compare_models",
+    "decision_curve",
+    "delong_cov",
+    "delong_test",
+    "delong_unpaired_test",
+    "delong_var",
+    "metrics_table",
+    "net_benefit",
+    "reliability_curve",
+    "roc_curve",
+    "table1",
+    "table1_tests",
+    "wilson_ci",
+]
