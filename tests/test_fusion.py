@@ -1,0 +1,183 @@
+"""Tests for medlib.fusion: training-only fitting, LASSO selection, determinism, Predictions schema."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medlib.fusion import (
+    build_fusion_model,
+    feature_model_predictions,
+    fit_feature_model,
+    fit_study_models,
+    predict_scores,
+)
+from medlib.stats.roc import PREDICTION_COLUMNS
+
+
+def _problem(n=120, p=15, seed=0):
+    """Features f0..f{p-1}; the outcome depends on f0 and f1 only."""
+    rng = np.random.default_rng(seed)
+    ids = [f"c{i:03d}" for i in range(n)]
+    X = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"f{i}" for i in range(p)], index=ids)
+    y = pd.Series(((X["f0"] + 0.8 * X["f1"] + rng.normal(scale=0.6, size=n)) > 0).astype(int), index=ids)
+    sets = np.array(["train"] * 70 + ["val"] * 20 + ["test"] * 20 + ["external"] * 10)
+    split = pd.DataFrame({"case_id": ids, "patient_id": [f"p{i // 2}" for i in range(n)], "set": sets})
+    return X, y, split
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return _problem()
+
+
+@pytest.fixture(scope="module")
+def fitted(problem):
+    X, y, split = problem
+    train = (split["set"] == "train").to_numpy()
+    return fit_feature_model(X[train], y[train], name="Radiomics", seed=0)
+
+
+def test_pipeline_steps():
+    assert list(build_fusion_model().named_steps) == ["scale", "lasso", "svm"]
+
+
+def test_fitted_on_training_rows_only(problem, fitted):
+    X, _, split = problem
+    train = (split["set"] == "train").to_numpy()
+    scaler = fitted.pipeline.named_steps["scale"]
+    np.testing.assert_allclose(scaler.mean_, X[train].mean().to_numpy())
+    assert not np.allclose(scaler.mean_, X.mean().to_numpy())
+
+
+def test_lasso_finds_informative_features(fitted):
+    chosen = list(fitted.selected["feature"])
+    assert chosen[:2] == ["f0", "f1"] or chosen[:2] == ["f1", "f0"]
+    assert len(chosen) <= 8
+    assert (fitted.selected["coefficient"] > 0).iloc[:2].all()
+    assert list(fitted.selected.columns) == ["feature", "coefficient"]
+
+
+def test_scores_are_probabilities_and_discriminate(problem, fitted):
+    X, y, split = problem
+    test = (split["set"] == "test").to_numpy()
+    scores = predict_scores(fitted, X[test])
+    assert scores.shape == (test.sum(),) and ((scores >= 0) & (scores <= 1)).all()
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc_score(y[test], scores) > 0.8
+
+
+def test_deterministic_for_a_seed(problem, fitted):
+    X, y, split = problem
+    train = (split["set"] == "train").to_numpy()
+    again = fit_feature_model(X[train], y[train], name="Radiomics", seed=0)
+    np.testing.assert_array_equal(predict_scores(again, X), predict_scores(fitted, X))
+    pd.testing.assert_frame_equal(again.selected, fitted.selected)
+
+
+def test_zero_variance_and_non_finite_columns_dropped_with_note(problem):
+    X, y, split = problem
+    X = X.assign(const=3.0, broken=np.r_[np.nan, np.zeros(len(X) - 1)] + X["f2"].to_numpy())
+    train = (split["set"] == "train").to_numpy()
+    model = fit_feature_model(X[train], y[train], name="R", seed=0)
+    dropped = dict(zip(model.dropped["feature"], model.dropped["reason"]))
+    assert dropped == {"const": "zero variance in the training set",
+                       "broken": "non-finite values in the training set"}
+    assert "const" not in model.features and "broken" not in model.features
+
+
+def test_at_least_one_feature_survives():
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(40, 4)), columns=list("abcd"))
+    y = np.array([0, 1] * 20)  # unrelated to X: the CV choice zeroes every coefficient
+    model = fit_feature_model(X, y, name="noise", seed=0)
+    assert model.pipeline.named_steps["lasso"].fallback_C_ is not None  # the fallback was exercised
+    assert len(model.selected) == 1 and model.C == model.pipeline.named_steps["lasso"].fallback_C_
+    assert predict_scores(model, X).shape == (40,)
+
+
+def test_fit_input_errors(problem):
+    X, y, _ = problem
+    with pytest.raises(ValueError, match="at least 2 cases of each class"):
+        fit_feature_model(X.iloc[:10], np.r_[np.zeros(9), 1], name="m")
+    with pytest.raises(ValueError, match="0/1 labels"):
+        fit_feature_model(X.iloc[:10], np.arange(10), name="m")
+    with pytest.raises(ValueError, match="no usable feature"):
+        fit_feature_model(pd.DataFrame({"a": np.ones(10)}), np.r_[np.zeros(5), np.ones(5)], name="m")
+
+
+def test_predict_errors_name_rows_and_columns(problem, fitted):
+    X, _, _ = problem
+    with pytest.raises(KeyError, match="lacks"):
+        predict_scores(fitted, X.drop(columns=["f0"]))
+    bad = X.iloc[:3].copy()
+    bad.iloc[1, 0] = np.nan
+    with pytest.raises(ValueError, match="c001"):
+        predict_scores(fitted, bad)
+
+
+def test_feature_model_predictions_schema(problem, fitted):
+    X, y, split = problem
+    rows = (split["set"] == "val").to_numpy()
+    table = feature_model_predictions(fitted, X[rows], y[rows], split["case_id"][rows], split["patient_id"][rows],
+                                      set_name="val")
+    assert tuple(table.columns) == PREDICTION_COLUMNS
+    assert (table["model"] == "Radiomics").all() and (table["set"] == "val").all()
+    assert table["y_true"].tolist() == y[rows].tolist()
+
+
+@pytest.fixture(scope="module")
+def study(problem):
+    X, y, split = problem
+    tables = {"Radiomics": X[["f0", "f2", "f3", "f4"]], "Deep": X[["f1", "f5", "f6"]]}
+    tables["Fused"] = pd.concat([tables["Radiomics"].add_prefix("rad_"), tables["Deep"].add_prefix("deep_")],
+                                axis=1)
+    return tables, fit_study_models(tables, y, split, seed=0)
+
+
+def test_fit_study_models_predicts_every_set(problem, study):
+    _, y, split = problem
+    tables, (predictions, selected) = study
+    assert tuple(predictions.columns) == PREDICTION_COLUMNS
+    counts = predictions.groupby(["model", "set"]).size()
+    for model in tables:
+        for set_name, n in split["set"].value_counts().items():
+            assert counts[(model, set_name)] == n
+    merged = predictions.merge(split, on="case_id")
+    assert (merged["set_x"] == merged["set_y"]).all() and (merged["patient_id_x"] == merged["patient_id_y"]).all()
+    assert (predictions["y_true"].to_numpy() == y.loc[predictions["case_id"]].to_numpy()).all()
+    assert set(selected) == set(tables)
+    assert any(f.startswith("rad_") for f in selected["Fused"]["feature"])
+    assert selected["Fused"].attrs["dropped"] == [] and selected["Fused"].attrs["C"] > 0
+
+
+def test_fit_study_models_ignores_non_training_rows(problem, study):
+    """Perturbing val/test/external features changes nothing that was fitted."""
+    X, y, split = problem
+    tables, (predictions, selected) = study
+    rng = np.random.default_rng(9)
+    held_out = (split["set"] != "train").to_numpy()
+    noisy = {}
+    for name, table in tables.items():
+        t = table.copy()
+        t.loc[held_out] = rng.normal(scale=5.0, size=(held_out.sum(), t.shape[1]))
+        noisy[name] = t
+    y_noisy = y.copy()
+    y_noisy[held_out] = 1 - y_noisy[held_out]
+    again, selected_again = fit_study_models(noisy, y_noisy, split, seed=0)
+    train = predictions["set"] == "train"
+    np.testing.assert_array_equal(again.loc[train, "score"], predictions.loc[train, "score"])
+    for name in tables:
+        pd.testing.assert_frame_equal(selected_again[name], selected[name])
+
+
+def test_fit_study_models_reports_dropped_and_missing_cases(problem):
+    X, y, split = problem
+    table = X[["f0", "f1"]].assign(const=1.0)
+    _, selected = fit_study_models({"R": table}, y, split, seed=0)
+    assert selected["R"].attrs["dropped"] == [{"feature": "const", "reason": "zero variance in the training set"}]
+    with pytest.raises(ValueError, match="lacks 1 case"):
+        fit_study_models({"R": table.iloc[1:]}, y, split, seed=0)
+    with pytest.raises(ValueError, match="unknown set name"):
+        fit_study_models({"R": table}, y, split.assign(set="holdout"), seed=0)
