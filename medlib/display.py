@@ -23,7 +23,7 @@ def markdown_table(df: pd.DataFrame, *, digits: int = 3, index: bool = False) ->
     """A pipe table of ``df``, floats with ``digits`` decimals, NaN as an en dash."""
     frame = df.reset_index() if index else df
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    align = "|" + "|".join(":---" if frame[c].dtype == object else "---:" for c in frame.columns) + "|"
+    align = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else ":---" for c in frame.columns) + "|"
     rows = ["| " + " | ".join(_cell(v, digits) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, align, *rows])
 

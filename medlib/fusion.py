@@ -287,6 +287,7 @@ def fit_study_models(feature_tables: Mapping[str, pd.DataFrame], y: pd.Series | 
         table_sel = fitted.selected.copy()
         table_sel.attrs["dropped"] = fitted.dropped.to_dict("records")
         table_sel.attrs["C"] = fitted.C
+        table_sel.attrs["n_features"] = len(fitted.features)
         selected[name] = table_sel
     predictions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     return predictions, selected

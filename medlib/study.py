@@ -93,12 +93,15 @@ def prepare(cfg: StudyConfig) -> Prepared:
         how = f"User-provided split from {cfg.split.split_file}, checked for patient overlap."
     else:
         split = split_cohort(cohort, ratios=cfg.split.ratios, seed=cfg.split.seed, stratify=cfg.split.stratify,
-                             group=cfg.split.group)
+                             group=cfg.split.group, folds=cfg.split.folds, fold=cfg.split.fold)
         names = ["train", "val", "test"][: len(cfg.split.ratios)]
         ratio_text = ":".join(f"{r:g}" for r in cfg.split.ratios)
         how = (f"Random split by patient ({cfg.split.group}), {'stratified by outcome, ' if cfg.split.stratify else ''}"
                f"ratios {ratio_text} ({'/'.join(names)}), seed {cfg.split.seed}; every patient's cases lie in one "
                f"set (checked).")
+        if cfg.split.folds:
+            how += (f" Cross-validation: {cfg.split.folds} patient-level folds; fold {cfg.split.fold} is the test "
+                    f"set, the other folds are split train/validation by the ratios above.")
         if (cohort.table["set"] == "external").any():
             how += " Cases marked external in the manifest form a separate external test set."
     table = cohort.table.drop(columns=["set"]).merge(split[["case_id", "set"]], on="case_id", validate="1:1")
@@ -192,7 +195,11 @@ def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: dict, *, model
 
 
 def example_images(prepared: Prepared, cfg: StudyConfig, *, n: int = 4, seed: int = 0) -> tuple[list, list]:
-    """A few cases per class, read through the readers (no identifiers), for the cohort figure."""
+    """A few cases per class, read through the readers (no identifiers), for the cohort figure.
+
+    Volumes are shown by one axial slice: the one with the largest mask area when there is a mask, else the
+    middle slice.
+    """
     from medlib.imaging import read_image
 
     rng = np.random.default_rng(seed)
@@ -201,9 +208,22 @@ def example_images(prepared: Prepared, cfg: StudyConfig, *, n: int = 4, seed: in
         rows = prepared.table[prepared.table["y"] == y]
         for _, row in rows.iloc[rng.permutation(len(rows))[: n // 2]].iterrows():
             for col in cfg.cohort.image_columns:
-                images.append(read_image(row[col]).array)
+                array = read_image(row[col]).array
+                if array.ndim == 3:
+                    array = array[_display_slice(array, row, cfg)]
+                images.append(array)
                 titles.append(f"{row['case_id']} · {col} · {name}")
     return images, titles
+
+
+def _display_slice(volume: np.ndarray, row: pd.Series, cfg: StudyConfig) -> int:
+    if cfg.cohort.mask_column:
+        from medlib.imaging import read_image
+
+        mask = read_image(row[cfg.cohort.mask_column]).array > 0.5
+        if mask.any():
+            return int(mask.reshape(mask.shape[0], -1).sum(axis=1).argmax())
+    return volume.shape[0] // 2
 
 
 def describe_split(cfg: StudyConfig, prepared: Prepared) -> str:
@@ -298,30 +318,41 @@ def typical_case_figure(cfg: StudyConfig, prepared: Prepared, results: DeepResul
     return plots.plot_example_images(flat, flat_titles)
 
 
-def run_summary(cfg: StudyConfig, prepared: Prepared, results: DeepResults, thresholds: dict,
+def run_summary(cfg: StudyConfig, prepared: Prepared, results: "DeepResults | FeatureResults", thresholds: dict,
                 provenance: dict) -> dict:
     """What the reporting checklist needs to know about this run, as plain data."""
     sets = prepared.split.groupby("set").agg(cases=("case_id", "size"), patients=("patient_id", "nunique"),
                                              positives=("y", "sum"))
-    return {
+    summary = {
         "study": cfg.study, "title": cfg.title, "manifest": cfg.cohort.manifest,
         "image_columns": list(cfg.cohort.image_columns), "positive": cfg.cohort.positive,
         "negative": cfg.cohort.negative, "n_cases": len(prepared.table),
         "n_patients": int(prepared.table["patient_id"].nunique()),
         "partitions": sets.reset_index().to_dict("records"), "split": prepared.how,
-        "split_hash": prepared.split_hash, "preprocessing": dict(size=list(cfg.image.size),
-                                                                window=cfg.image.window,
-                                                                normalize=cfg.image.normalize),
-        "models": [{"name": m.name, "label": m.display_name, "parameters": results.parameters.get(m.display_name),
-                    "pretrained": m.pretrained, "inputs": list(model_inputs(cfg, m))} for m in cfg.models],
-        "training": {"optimizer": cfg.train.optimizer, "lr": cfg.train.lr, "epochs": cfg.train.epochs,
-                     "batch_size": cfg.train.batch_size, "loss": cfg.train.loss, "patience": cfg.train.patience,
-                     "augment": cfg.train.augment, "seed": cfg.train.seed},
+        "split_hash": prepared.split_hash,
+        "preprocessing": dict(size=list(cfg.image.size), window=cfg.image.window, normalize=cfg.image.normalize),
         "thresholds": {m: {"value": t.value, "method": t.method} for m, t in thresholds.items()},
         "threshold_method": cfg.threshold.method,
-        "explainability": "Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check",
         "provenance": provenance,
     }
+    if isinstance(results, FeatureResults):
+        rc = cfg.radiomics
+        summary["preprocessing"] = dict(bin_width=rc.bin_width, resample_mm=rc.resample_mm,
+                                        deep_window=list(rc.deep_window), deep_size=rc.deep_size)
+        summary["models"] = [{"name": "LASSO (L1 logistic, CV) + SVM", "label": name,
+                              "parameters": int(len(table)), "pretrained": False, "inputs": [name]}
+                             for name, table in results.selected.items()]
+        summary["training"] = {"optimizer": "liblinear (LASSO) / libsvm (SVM)", "seed": cfg.train.seed,
+                               "feature_classes": list(rc.feature_classes), "habitats": rc.habitats}
+        summary["explainability"] = "selected features with LASSO coefficients; habitat subregion maps"
+        return summary
+    summary["models"] = [{"name": m.name, "label": m.display_name, "parameters": results.parameters.get(m.display_name),
+                          "pretrained": m.pretrained, "inputs": list(model_inputs(cfg, m))} for m in cfg.models]
+    summary["training"] = {"optimizer": cfg.train.optimizer, "lr": cfg.train.lr, "epochs": cfg.train.epochs,
+                           "batch_size": cfg.train.batch_size, "loss": cfg.train.loss,
+                           "patience": cfg.train.patience, "augment": cfg.train.augment, "seed": cfg.train.seed}
+    summary["explainability"] = "Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check"
+    return summary
 
 
 @dataclass
@@ -376,10 +407,10 @@ def ich_features(cfg: StudyConfig, prepared: Prepared) -> FeatureSet:
         image, mask = read_image(image_path), read_image(mask_path).array > 0.5
         deep_rows[case_id] = ich_deep_features(image.array, mask, image.spacing, net,
                                                offsets_mm=rc.deep_offsets_mm, window=rc.deep_window,
-                                               size=rc.deep_size)
+                                               size=rc.deep_size, case_id=case_id)
         if rc.habitats:
             habitat_rows[case_id] = habitat_radiomics(image.array, mask, image.spacing, k=rc.habitats,
-                                                      settings=rc)
+                                                      settings=rc, seed=cfg.train.seed, case_id=case_id)
     seconds["deep and habitat features"] = time.perf_counter() - start
     deep = pd.DataFrame.from_dict(deep_rows, orient="index").add_prefix("f")
     habitats = _split_habitats(pd.DataFrame.from_dict(habitat_rows, orient="index"), rc.habitats)
@@ -418,3 +449,21 @@ def habitat_example(cfg: StudyConfig, prepared: Prepared, *, set_name: str = "te
     labels = habitat_labels(image, mask, k=cfg.radiomics.habitats, seed=cfg.train.seed)
     k = largest_slice_index(mask)
     return image[k], labels[k], row["case_id"]
+
+
+def selected_features_table(results: FeatureResults, *, top: int = 8) -> pd.DataFrame:
+    """The features LASSO kept per model, with coefficients (largest absolute values first)."""
+    rows = []
+    for model, table in results.selected.items():
+        ordered = table.reindex(table["coefficient"].abs().sort_values(ascending=False).index)
+        for _, r in ordered.head(top).iterrows():
+            rows.append({"model": model, "feature": r["feature"], "LASSO coefficient": float(r["coefficient"])})
+        rows.append({"model": model, "feature": f"({len(table)} selected of {table.attrs.get('n_features', '?')})",
+                     "LASSO coefficient": float("nan")})
+    return pd.DataFrame(rows)
+
+
+def feature_summary(features: FeatureSet) -> pd.DataFrame:
+    """How many features each model's table holds."""
+    return pd.DataFrame([{"feature set": k, "features": v.shape[1], "cases": v.shape[0]}
+                         for k, v in features.tables().items()])

@@ -1,0 +1,455 @@
+"""Model registry: 2D and 3D classifiers that output logits ``[N, num_classes]``.
+
+Names per spatial dimension (``available_models()``):
+
+* 2D: ``resnet18``, ``resnet50``, ``densenet121`` (torchvision), ``simplevit`` (vit_pytorch ``SimpleViT``).
+* 3D: ``resnet10``, ``resnet18`` (MONAI's MedicalNet-style ResNets), ``vgg16`` (a compact 3D VGG16, below).
+
+Project convention: **the image columns of a case are stacked as channels**. A single-view 2D model has
+``in_channels=1``; the glioma 3D model has ``in_channels=3`` (T1, T2, T1ce as channels of one volume); a 2D
+model with more than one input column is a ``MultiViewNet`` (one grayscale view per channel, e.g. the ONFH AP
+and frog-leg views), with one backbone per view (``"separate"``) or one backbone shared by the views.
+
+Weights are never downloaded: ``pretrained=True`` reads torchvision's ImageNet file from the local torch hub
+cache and ``weights_path`` reads a local file (e.g. MedicalNet 3D weights).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import torch
+from torch import nn
+
+MultiView = Literal["separate", "shared"]
+
+
+# ---------------------------------------------------------------- helpers for torchvision backbones
+def _adapt_conv_weight(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """Adapt a first-conv kernel ``[out, c_old, *k]`` to ``in_channels`` input channels.
+
+    One channel gets the sum over the old channels (a grayscale image seen as R = G = B gives the same
+    activations); other counts repeat the mean kernel scaled by ``c_old / in_channels`` (as timm's
+    ``adapt_input_conv``), so the expected activation scale is kept.
+    """
+    c_old = weight.shape[1]
+    if in_channels == c_old:
+        return weight.clone()
+    if in_channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    mean = weight.mean(dim=1, keepdim=True)
+    return mean.repeat(1, in_channels, *([1] * (weight.dim() - 2))) * (c_old / in_channels)
+
+
+def _replace_conv_in(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """A copy of ``conv`` taking ``in_channels`` inputs, its kernel adapted from the original."""
+    new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+                    dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None)
+    with torch.no_grad():
+        new.weight.copy_(_adapt_conv_weight(conv.weight, in_channels))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new
+
+
+_TORCHVISION_WEIGHTS = {  # registry name → (torchvision builder name, weights enum name)
+    "resnet18": ("resnet18", "ResNet18_Weights"),
+    "resnet50": ("resnet50", "ResNet50_Weights"),
+    "densenet121": ("densenet121", "DenseNet121_Weights"),
+}
+
+
+def imagenet_weights_file(name: str) -> Path:
+    """Where torchvision keeps the ImageNet weights of a 2D registry model: ``<torch hub>/checkpoints/<file>``.
+
+    Raises:
+        KeyError: ``name`` has no ImageNet weights in torchvision.
+    """
+    import torchvision.models as tvm
+
+    if name not in _TORCHVISION_WEIGHTS:
+        raise KeyError(f"No ImageNet weights for {name!r}. Models with ImageNet weights: "
+                       f"{sorted(_TORCHVISION_WEIGHTS)}")
+    url = getattr(tvm, _TORCHVISION_WEIGHTS[name][1]).IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def _fix_densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Old DenseNet checkpoints name ``norm.1`` what torchvision now calls ``norm1`` (torchvision's own fix)."""
+    pattern = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|"
+                         r"running_var))$")
+    out = {}
+    for key, value in state.items():
+        match = pattern.match(key)
+        out[match.group(1) + match.group(2) if match else key] = value
+    return out
+
+
+def _load_imagenet(model: nn.Module, name: str) -> None:
+    path = imagenet_weights_file(name)
+    if not path.is_file():
+        builder = _TORCHVISION_WEIGHTS[name][0]
+        raise FileNotFoundError(
+            f"ImageNet weights for {name!r} not found: expected {path.name} in {path.parent} (the torch hub "
+            f"cache torchvision reads; set TORCH_HOME to move it). They are needed because the study sets "
+            f"models[].pretrained: true. medlib never downloads weights. On a machine with internet run "
+            f"`python -c \"import torchvision; torchvision.models.{builder}(weights='IMAGENET1K_V1')\"` and copy "
+            f"{path.name} into {path.parent}, or set models[].pretrained: false.")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if name == "densenet121":
+        state = _fix_densenet_keys(state)
+    model.load_state_dict(state)
+
+
+def _torchvision_2d(name: str, in_channels: int, num_classes: int, pretrained: bool) -> nn.Module:
+    import torchvision.models as tvm
+
+    model = getattr(tvm, _TORCHVISION_WEIGHTS[name][0])(weights=None)
+    if pretrained:
+        _load_imagenet(model, name)
+    if name.startswith("resnet"):
+        model.conv1 = _replace_conv_in(model.conv1, in_channels)
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
+    else:
+        model.features.conv0 = _replace_conv_in(model.features.conv0, in_channels)
+        model.classifier = nn.Linear(model.classifier.in_features, num_classes)
+    return model
+
+
+def vit_patch_size(image_size: Sequence[int]) -> int:
+    """The SimpleViT patch size for an image: the largest of 16, 8, 4, 2 dividing H and W with >= 4 patches
+    per side (224 → 16, as ViT-B/16; 64 → 16; 32 → 8).
+
+    Raises:
+        ValueError: no such patch size (e.g. an odd or tiny image).
+    """
+    h, w = image_size
+    for p in (16, 8, 4, 2):
+        if h % p == 0 and w % p == 0 and h // p >= 4 and w // p >= 4:
+            return p
+    raise ValueError(f"simplevit needs an image size divisible by 2 with at least 8 pixels per side; "
+                     f"got image_size {tuple(image_size)} (set image.size to e.g. [64, 64])")
+
+
+def _simplevit(in_channels: int, num_classes: int, image_size: Sequence[int] | None) -> nn.Module:
+    from vit_pytorch import SimpleViT
+
+    if image_size is None or len(image_size) != 2:
+        raise ValueError(f"simplevit needs image_size=(H, W) of the 2D input; got {image_size!r}")
+    patch = vit_patch_size(image_size)
+    return SimpleViT(image_size=tuple(image_size), patch_size=patch, num_classes=num_classes, dim=256, depth=6,
+                     heads=8, mlp_dim=512, channels=in_channels, dim_head=32)
+
+
+# ---------------------------------------------------------------- 3D models
+def _monai_resnet(depth: int, in_channels: int, num_classes: int) -> nn.Module:
+    """MedicalNet's ResNet layout (7^3 stride-2 first conv, max-pool) through MONAI.
+
+    Shortcut type and downsample bias follow MONAI's ``get_medicalnet_pretrained_resnet_args`` so that the
+    MedicalNet weight files load: ResNet10 uses shortcut B (1x1x1 conv + BN) without bias, ResNet18 shortcut A
+    (parameter-free) with bias.
+    """
+    from monai.networks.nets import resnet
+    from monai.networks.nets.resnet import get_medicalnet_pretrained_resnet_args
+
+    bias_downsample, shortcut = get_medicalnet_pretrained_resnet_args(depth)
+    builder = {10: resnet.resnet10, 18: resnet.resnet18}[depth]
+    return builder(spatial_dims=3, n_input_channels=in_channels, num_classes=num_classes, conv1_t_size=7,
+                   conv1_t_stride=2, shortcut_type=shortcut, bias_downsample=bias_downsample)
+
+
+VGG16_WIDTHS = ((32, 32), (64, 64), (128, 128, 128), (256, 256, 256), (256, 256, 256))
+
+
+class VGG3D(nn.Module):
+    """A compact 3D VGG16: 13 convolutions (3x3x3 + BatchNorm + ReLU) in 5 blocks, global average pooling and a
+    linear head.
+
+    Hand-written because neither MONAI nor torchvision has a 3D VGG. Compared with the 2D VGG16 the widths are
+    halved (32 → 256 instead of 64 → 512; a full-width 3D VGG16 has about 10x the parameters and does not fit a
+    few hundred volumes), BatchNorm follows every convolution, blocks 1-4 end in a 2x max-pool and the fifth
+    block's max-pool and the three fully connected layers are replaced by global average pooling, so any volume
+    of at least 16 voxels per side works. ``features.4`` (the last conv block) is the Grad-CAM layer.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[Sequence[int]] = VGG16_WIDTHS,
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        blocks, channels = [], in_channels
+        for i, block in enumerate(widths):
+            layers: list[nn.Module] = []
+            for width in block:
+                layers += [nn.Conv3d(channels, width, 3, padding=1, bias=False), nn.BatchNorm3d(width),
+                           nn.ReLU(inplace=True)]
+                channels = width
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool3d(2, ceil_mode=True))
+            blocks.append(nn.Sequential(*layers))
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)))
+
+
+# ---------------------------------------------------------------- multi-view
+def _strip_head(model: nn.Module) -> int:
+    """Replace a registry model's classification head by ``Identity``; return the pooled feature size."""
+    for attr in ("fc", "classifier", "linear_head"):
+        head = getattr(model, attr, None)
+        if isinstance(head, nn.Linear):
+            setattr(model, attr, nn.Identity())
+            return head.in_features
+    if isinstance(model, VGG3D):
+        features = model.head[-1].in_features
+        model.head = nn.Flatten()
+        return features
+    raise TypeError(f"cannot find the classification head of {type(model).__name__}")
+
+
+class MultiViewNet(nn.Module):
+    """Several 2D views of one case: pooled backbone features of each view, concatenated, then a linear head.
+
+    Input ``x`` is ``[N, V, H, W]``: each channel is one grayscale view (the project's channel-stacking
+    convention). ``backbones`` holds one backbone per view (``"separate"``) or one applied to every view
+    (``"shared"``); each backbone takes one channel and returns pooled features.
+
+    Args:
+        backbones: the feature extractors, their heads already removed (length V or 1).
+        feature_dim: features per view.
+        views: number of views V.
+        num_classes: output logits.
+    """
+
+    def __init__(self, backbones: Sequence[nn.Module], *, feature_dim: int, views: int, num_classes: int) -> None:
+        super().__init__()
+        if len(backbones) not in (1, views):
+            raise ValueError(f"expected 1 shared backbone or one per view ({views}); got {len(backbones)}")
+        self.views = views
+        self.backbones = nn.ModuleList(backbones)
+        self.head = nn.Linear(feature_dim * views, num_classes)
+
+    @property
+    def shared(self) -> bool:
+        return len(self.backbones) == 1 and self.views > 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.views:
+            raise ValueError(f"MultiViewNet expects x of shape [N, {self.views}, H, W]; got {tuple(x.shape)}")
+        n = x.shape[0]
+        if self.shared:  # one pass over all views: [N*V, 1, H, W]
+            feats = self.backbones[0](x.reshape(n * self.views, 1, *x.shape[2:]))
+            return self.head(feats.reshape(n, -1))
+        feats = [net(x[:, v:v + 1]) for v, net in enumerate(self.backbones)]
+        return self.head(torch.cat(feats, dim=1))
+
+
+# ---------------------------------------------------------------- registry
+Builder = Callable[..., nn.Module]
+
+
+def _build_2d(name: str) -> Builder:
+    def build(in_channels: int, num_classes: int, pretrained: bool, image_size) -> nn.Module:
+        if name == "simplevit":
+            if pretrained:
+                raise ValueError("simplevit has no ImageNet weights in medlib; set models[].pretrained: false")
+            return _simplevit(in_channels, num_classes, image_size)
+        return _torchvision_2d(name, in_channels, num_classes, pretrained)
+    return build
+
+
+def _build_3d(name: str) -> Builder:
+    def build(in_channels: int, num_classes: int, pretrained: bool, image_size) -> nn.Module:
+        if pretrained:
+            raise ValueError(f"3D {name} has no ImageNet weights; use models[].weights_path for a local "
+                             f"MedicalNet file and pretrained: false")
+        if name == "vgg16":
+            return VGG3D(in_channels, num_classes)
+        return _monai_resnet(int(name.removeprefix("resnet")), in_channels, num_classes)
+    return build
+
+
+REGISTRY: dict[int, dict[str, Builder]] = {
+    2: {n: _build_2d(n) for n in ("resnet18", "resnet50", "densenet121", "simplevit")},
+    3: {n: _build_3d(n) for n in ("resnet10", "resnet18", "vgg16")},
+}
+
+
+def available_models(spatial_dims: int | None = None) -> list[str]:
+    """Registry names for ``spatial_dims`` (2 or 3), or ``"<name> (<d>D)"`` for every model when None.
+
+    >>> available_models(3)
+    ['resnet10', 'resnet18', 'vgg16']
+    """
+    if spatial_dims is None:
+        return [f"{n} ({d}D)" for d in sorted(REGISTRY) for n in sorted(REGISTRY[d])]
+    if spatial_dims not in REGISTRY:
+        raise ValueError(f"spatial_dims must be one of {sorted(REGISTRY)}; got {spatial_dims!r}")
+    return sorted(REGISTRY[spatial_dims])
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a local state dict (e.g. MedicalNet 3D weights) into ``model``, in place.
+
+    Accepts a plain state dict or ``{"state_dict": ...}``; strips ``module.`` prefixes (DataParallel); a first
+    conv kernel with another input-channel count is adapted (summed / averaged over channels). Keys the model
+    lacks, keys the file lacks (e.g. the new classification head) and shape mismatches are reported in one
+    ``UserWarning``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (names the file and ``models[].weights_path``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path} (models[].weights_path)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = model.state_dict()
+    usable, mismatched = {}, []
+    for key, value in state.items():
+        target = own.get(key)
+        if target is not None and value.shape != target.shape and value.dim() == target.dim() >= 3 \
+                and value.shape[0] == target.shape[0] and value.shape[2:] == target.shape[2:]:
+            value = _adapt_conv_weight(value, target.shape[1])
+        if target is not None and value.shape != target.shape:
+            mismatched.append(f"{key} {tuple(value.shape)} vs {tuple(target.shape)}")
+            continue
+        usable[key] = value
+    result = model.load_state_dict(usable, strict=False)
+    if result.missing_keys or result.unexpected_keys or mismatched:
+        warnings.warn(f"{path.name}: {len(usable) - len(result.unexpected_keys)} tensors loaded; "
+                      f"missing from the file: {result.missing_keys}; not in the model: "
+                      f"{result.unexpected_keys}; shape mismatches skipped: {mismatched}", UserWarning,
+                      stacklevel=2)
+    return model
+
+
+def build_model(name: str, *, in_channels: int, num_classes: int = 2, spatial_dims: int = 2,
+                pretrained: bool = False, weights_path: str | Path | None = None,
+                multiview: MultiView | None = "separate",
+                image_size: Sequence[int] | None = None) -> nn.Module:
+    """Build a registry model that maps ``[N, in_channels, *spatial]`` to logits ``[N, num_classes]``.
+
+    A 2D model with ``in_channels > 1`` and ``multiview`` set is a ``MultiViewNet`` over ``in_channels``
+    grayscale views; ``multiview=None`` gives one backbone reading all channels instead. 3D models always read
+    the channels together (sequences of one volume).
+
+    Args:
+        name: a registry name (``available_models(spatial_dims)``).
+        in_channels: image columns stacked as channels.
+        num_classes: output logits.
+        spatial_dims: 2 or 3.
+        pretrained: torchvision ImageNet weights from the local torch hub cache (2D CNNs only).
+        weights_path: a local state-dict file loaded after building (see ``load_weights``).
+        multiview: ``"separate"`` (one backbone per view), ``"shared"``, or None (no multi-view).
+        image_size: (H, W) of the input; required by ``simplevit``.
+
+    Raises:
+        KeyError: unknown name, listing the available ones.
+        FileNotFoundError: missing ImageNet or ``weights_path`` file.
+        ValueError: bad ``in_channels``, ``num_classes`` or ``multiview``.
+    """
+    if spatial_dims not in REGISTRY:
+        raise ValueError(f"spatial_dims must be one of {sorted(REGISTRY)}; got {spatial_dims!r}")
+    if name not in REGISTRY[spatial_dims]:
+        raise KeyError(f"Unknown {spatial_dims}D model {name!r}. Available {spatial_dims}D models: "
+                       f"{available_models(spatial_dims)}; all models: {available_models()}")
+    if in_channels < 1 or num_classes < 2:
+        raise ValueError(f"need in_channels >= 1 and num_classes >= 2; got {in_channels}, {num_classes}")
+    if multiview not in ("separate", "shared", None):
+        raise ValueError(f"multiview must be 'separate', 'shared' or None; got {multiview!r}")
+    builder = REGISTRY[spatial_dims][name]
+    if spatial_dims == 2 and in_channels > 1 and multiview is not None:
+        n_backbones = in_channels if multiview == "separate" else 1
+        backbones = [builder(1, num_classes, pretrained, image_size) for _ in range(n_backbones)]
+        feature_dim = [_strip_head(b) for b in backbones][0]
+        model: nn.Module = MultiViewNet(backbones, feature_dim=feature_dim, views=in_channels,
+                                        num_classes=num_classes)
+    else:
+        model = builder(in_channels, num_classes, pretrained, image_size)
+    if weights_path is not None:
+        load_weights(model, weights_path)
+    return model
+
+
+def build_from_config(model_cfg, *, in_channels: int, image_size: Sequence[int]) -> nn.Module:
+    """Build the model a ``ModelConfig`` describes.
+
+    The multi-view model is used when the model reads more than one image column (``in_channels > 1``) and
+    ``spatial_dims == 2``; otherwise one backbone reads the stacked channels (3D sequences).
+
+    Args:
+        model_cfg: ``medlib.config.ModelConfig``.
+        in_channels: number of image columns the model reads.
+        image_size: ``image.size`` of the study (needed by simplevit).
+    """
+    multiview = model_cfg.multiview if (in_channels > 1 and model_cfg.spatial_dims == 2) else None
+    return build_model(model_cfg.name, in_channels=in_channels, spatial_dims=model_cfg.spatial_dims,
+                       pretrained=model_cfg.pretrained, weights_path=model_cfg.weights_path,
+                       multiview=multiview, image_size=tuple(image_size))
+
+
+# ---------------------------------------------------------------- layers for Grad-CAM and features
+def default_cam_layer(model: nn.Module) -> str:
+    """The default Grad-CAM layer name of a registry model.
+
+    ``layer4`` for ResNets (torchvision and MONAI), ``features`` for DenseNet, ``features.4`` (the last conv
+    block) for ``VGG3D``, ``transformer`` for SimpleViT, and ``backbones.0.<layer>`` (the first view) for a
+    ``MultiViewNet``. SimpleViT's layer outputs tokens ``[N, h*w, dim]``: Grad-CAM needs a reshape transform
+    to a ``[N, dim, h, w]`` map, ``vit_reshape_transform``.
+
+    Raises:
+        TypeError: a model this function does not know.
+    """
+    from vit_pytorch import SimpleViT
+
+    if isinstance(model, MultiViewNet):
+        return f"backbones.0.{default_cam_layer(model.backbones[0])}"
+    if isinstance(model, VGG3D):
+        return f"features.{len(model.features) - 1}"
+    if isinstance(model, SimpleViT):
+        return "transformer"
+    if hasattr(model, "layer4"):
+        return "layer4"
+    if hasattr(model, "features"):
+        return "features"
+    raise TypeError(f"no default Grad-CAM layer for {type(model).__name__}; set models[].cam_layer")
+
+
+def vit_reshape_transform(tokens: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+    """Turn SimpleViT tokens ``[N, h*w, dim]`` into a map ``[N, dim, h, w]`` for Grad-CAM.
+
+    Args:
+        tokens: the ``transformer`` layer output (SimpleViT has no class token).
+        grid: (h, w) patches; None = a square grid (use ``functools.partial`` for non-square images).
+
+    Raises:
+        ValueError: the token count is not ``h * w``.
+    """
+    n, count, dim = tokens.shape
+    if grid is None:
+        side = math.isqrt(count)
+        grid = (side, side)
+    if grid[0] * grid[1] != count:
+        raise ValueError(f"{count} tokens do not form a {grid[0]}x{grid[1]} grid; pass grid=(H/p, W/p)")
+    return tokens.reshape(n, grid[0], grid[1], dim).permute(0, 3, 1, 2)
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule with dotted ``name`` (e.g. ``"layer4"``, ``"backbones.0.layer4"``).
+
+    Raises:
+        KeyError: unknown name, listing the layer names of the first two levels.
+    """
+    modules = dict(model.named_modules())
+    if name not in modules or not name:
+        valid = [n for n in modules if n and n.count(".") <= 1]
+        raise KeyError(f"Unknown layer {name!r} in {type(model).__name__}. Layers (two levels shown): {valid}")
+    return modules[name]

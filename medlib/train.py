@@ -1,0 +1,484 @@
+"""Training and prediction: ``fit`` (early stopping on validation AUC, checkpoints, exact resume) and ``predict``.
+
+``fit`` is a short loop over small functions: ``train_one_epoch``, ``evaluate``, ``save_checkpoint``,
+``load_checkpoint``. The training set is a ``CaseTensors`` held in memory (on the GPU when it fits). On CUDA,
+training uses mixed precision (bf16 where supported, else fp16 with a ``GradScaler``) and channels-last
+memory; on the CPU it is fp32 and deterministic for ``TrainConfig.seed``: the same model, data and config give
+bit-identical weights, and a run resumed from a checkpoint ends exactly where an uninterrupted run does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import math
+import os
+import random
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from medlib.data import CaseTensors, augment_batch, iterate_batches
+from medlib.losses import build_loss
+
+CHECKPOINT_NAME = "checkpoint.pt"   # everything needed to resume, rewritten every epoch
+BEST_NAME = "best_model.pt"         # the best model's state dict alone
+CHECKPOINT_FORMAT = 1
+_IGNORED_ON_RESUME = ("device", "threads")  # config fields that may differ between a run and its resume
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global RNG and torch (CPU and CUDA); call once before building a
+    model so that its initial weights are reproducible. Library code takes generators instead."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` → ``cuda`` when available, else ``cpu``; ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as given.
+
+    Raises:
+        RuntimeError: CUDA asked for explicitly but not available (no silent fallback to the CPU).
+        ValueError: an unknown device name.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"Unknown device {name!r}. Expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise RuntimeError(f"train.device is {name!r} but this machine has {count} CUDA device(s); "
+                               f"set train.device to 'auto' or 'cpu'")
+    elif device.type != "cpu":
+        raise ValueError(f"Unknown device {name!r}. Expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    return device
+
+
+def amp_dtype_for(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """The autocast dtype: bf16 on CUDA when supported, else fp16; None (fp32) on the CPU or when disabled."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _memory_format(spatial_dims: int) -> torch.memory_format:
+    return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns.
+
+    Attributes:
+        model: the model with the best epoch's weights loaded (on the training device).
+        history: one row per epoch: epoch, train_loss, val_loss, val_auc, lr, seconds.
+        best_epoch: the epoch whose weights ``model`` holds (highest validation AUC, ties to lower loss).
+        best_val_auc: its validation AUC (NaN when validation has one class).
+        stopped_early: whether early stopping ended training before ``cfg.epochs``.
+        device: the device trained on.
+    """
+
+    model: nn.Module
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_auc: float
+    stopped_early: bool
+    device: str
+
+
+@dataclass
+class EvalResult:
+    """Loss, AUC and class-1 probabilities of one pass over a set."""
+
+    loss: float
+    auc: float
+    scores: np.ndarray
+
+
+@dataclass
+class TrainState:
+    """Everything about a run's progress that a checkpoint must restore (besides modules and RNGs)."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_auc: float = -math.inf   # NaN AUCs count as -inf
+    best_loss: float = math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs: int = 0
+    finished: bool = False
+    stopped_early: bool = False
+
+    def improved(self, auc: float, loss: float) -> bool:
+        """Higher validation AUC is better; at equal AUC (e.g. both 1.0 or both undefined) lower loss is."""
+        key = -math.inf if math.isnan(auc) else auc
+        return key > self.best_auc or (key == self.best_auc and loss < self.best_loss)
+
+
+def _roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y_true)) < 2:
+        return math.nan
+    return float(roc_auc_score(y_true, y_score))
+
+
+def train_one_epoch(model: nn.Module, data: CaseTensors, *, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+                    batch_size: int, generator: torch.Generator, augment: bool = True,
+                    device: torch.device | None = None, amp_dtype: torch.dtype | None = None,
+                    scaler: torch.amp.GradScaler | None = None, grad_clip: float | None = None,
+                    channels_last: bool | None = None) -> float:
+    """One pass over ``data`` in a random order from ``generator``; returns the mean training loss.
+
+    Batches are moved to ``device`` (a no-op when the data is there), augmented there, and run under
+    autocast when ``amp_dtype`` is set. A last batch of one case is skipped (BatchNorm cannot train on it).
+    ``channels_last`` (None = on CUDA only) converts each batch to channels-last memory, to match a model
+    converted with ``model.to(memory_format=torch.channels_last)`` as ``fit`` does on CUDA.
+
+    Raises:
+        FloatingPointError: the loss is not finite (training diverged; lower ``train.lr``).
+    """
+    device = device or next(model.parameters()).device
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    model.train()
+    total, count = torch.zeros((), device=device), 0
+    for x, y in iterate_batches(data, batch_size, shuffle=True, generator=generator, min_batch=2):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if augment:
+            x = augment_batch(x, generator=generator, spatial_dims=data.spatial_dims)
+        if channels_last:
+            x = x.contiguous(memory_format=_memory_format(data.spatial_dims))
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if scaler is not None and scaler.is_enabled():
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        total += loss.detach() * len(y)
+        count += len(y)
+    mean = total.item() / max(count, 1)
+    if not math.isfinite(mean):
+        raise FloatingPointError(f"training loss is {mean}: training diverged; lower train.lr or set grad_clip")
+    return mean
+
+
+@torch.inference_mode()
+def _logits(model: nn.Module, data: CaseTensors, *, batch_size: int, device: torch.device,
+            amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    model.eval()
+    out = []
+    for x, _ in iterate_batches(data, batch_size, shuffle=False):
+        x = x.to(device, non_blocking=True)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=_memory_format(data.spatial_dims))
+        with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+            out.append(model(x).float())
+    n_classes = out[0].shape[1] if out else 2
+    return torch.cat(out) if out else torch.zeros((0, n_classes), device=device)
+
+
+def evaluate(model: nn.Module, data: CaseTensors, loss_fn: nn.Module, *, batch_size: int,
+             device: torch.device | None = None, amp_dtype: torch.dtype | None = None) -> EvalResult:
+    """Loss, ROC AUC and class-1 softmax probabilities of ``model`` on ``data`` (eval mode, no gradients).
+
+    The AUC is NaN when ``data`` holds one class only (``fit`` warns about that once).
+    """
+    device = device or next(model.parameters()).device
+    logits = _logits(model, data, batch_size=batch_size, device=device, amp_dtype=amp_dtype)
+    y = data.y.to(device)
+    loss = float(loss_fn(logits, y)) if len(y) else math.nan
+    scores = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
+    if not np.isfinite(scores).all():
+        raise FloatingPointError("model outputs are not finite: training diverged; lower train.lr")
+    return EvalResult(loss=loss, auc=_roc_auc(data.y.cpu().numpy(), scores), scores=scores)
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+@dataclass
+class Trainer:
+    """The stateful pieces of one ``fit``: what a checkpoint saves besides ``TrainState``."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    device: torch.device
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: str | Path, trainer: Trainer, state: TrainState, *, meta: dict[str, Any]) -> None:
+    """Write everything needed to resume to ``path`` atomically (temporary file, then ``os.replace``).
+
+    Holds the model, optimizer, scheduler and scaler states, the torch, CUDA and shuffling/augmentation RNG
+    states, the history, the best weights and epoch, the early-stopping counter and ``meta`` (the training
+    config and a hash of the training cases). Only tensors and plain types, so ``weights_only`` loading works.
+    """
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT, "meta": meta, "model": _cpu_state(trainer.model),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
+        "scaler": trainer.scaler.state_dict() if trainer.scaler.is_enabled() else {},
+        "rng": {"torch": torch.get_rng_state(), "generator": trainer.generator.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if trainer.device.type == "cuda" else []},
+        "state": {f.name: getattr(state, f.name) for f in dataclasses.fields(TrainState)},
+    }
+    _atomic_save(checkpoint, Path(path))
+
+
+def load_checkpoint(path: str | Path, trainer: Trainer, *, meta: dict[str, Any]) -> TrainState:
+    """Restore ``trainer`` (in place) and return the ``TrainState`` saved by ``save_checkpoint``.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        ValueError: the checkpoint was written for another training config or training set (``meta``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint to resume from: {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}; expected {CHECKPOINT_FORMAT}")
+    diff = {k: (ckpt["meta"].get(k), v) for k, v in meta.items() if ckpt["meta"].get(k) != v}
+    if diff:
+        shown = "; ".join(f"{k}: checkpoint {old!r} vs now {new!r}" for k, (old, new) in diff.items())
+        raise ValueError(f"{path} was written by a different run ({shown}); resume with the same training "
+                         f"config and data, or start afresh with resume=False")
+    trainer.model.load_state_dict(ckpt["model"])
+    trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    if trainer.scheduler is not None:
+        trainer.scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt["scaler"]:
+        trainer.scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    trainer.generator.set_state(ckpt["rng"]["generator"])
+    if trainer.device.type == "cuda" and ckpt["rng"]["cuda"]:
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    return TrainState(**ckpt["state"])
+
+
+# ------------------------------------------------------------------------------------------ fit
+def _run_meta(cfg, train: CaseTensors) -> dict[str, Any]:
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _IGNORED_ON_RESUME}
+    cases = hashlib.sha256("\n".join(train.case_id).encode()).hexdigest()[:16]
+    return {"config": config, "train_cases": cases}
+
+
+def _place(data: CaseTensors, device: torch.device, log: Callable[[str], None]) -> CaseTensors:
+    """The set on ``device`` when it takes under 40% of the free GPU memory; else pinned CPU memory."""
+    if device.type != "cuda":
+        return data.to(device)
+    free, _ = torch.cuda.mem_get_info(device)
+    if data.x.numel() * data.x.element_size() < 0.4 * free:
+        return data.to(device)
+    log(f"{len(data)} cases ({data.x.numel() * 4 / 2**30:.1f} GiB) do not fit the GPU: batches are copied "
+        f"from pinned CPU memory")
+    return CaseTensors(data.x.pin_memory(), data.y.pin_memory(), data.case_id, data.patient_id)
+
+
+def _make_trainer(model: nn.Module, cfg, device: torch.device, spatial_dims: int) -> Trainer:
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=_memory_format(spatial_dims))
+    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
+                 if cfg.scheduler == "cosine" else None)
+    fp16 = amp_dtype_for(device, cfg.amp) == torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+    return Trainer(model, optimizer, scheduler, scaler, torch.Generator().manual_seed(cfg.seed), device)
+
+
+def _auto_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return os.environ.get("CI", "").lower() != "true" and sys.stderr.isatty()
+
+
+def _check_inputs(train: CaseTensors, val: CaseTensors, cfg) -> None:
+    if len(train) < 2 or len(val) < 1:
+        raise ValueError(f"need at least 2 training and 1 validation case; got {len(train)} and {len(val)}")
+    if train.x.shape[1:] != val.x.shape[1:]:
+        raise ValueError(f"training and validation images differ: {tuple(train.x.shape[1:])} vs "
+                         f"{tuple(val.x.shape[1:])}")
+    if cfg.epochs < 1 or cfg.batch_size < 2:
+        raise ValueError(f"need train.epochs >= 1 and train.batch_size >= 2; got {cfg.epochs}, {cfg.batch_size}")
+    if len(set(val.y.tolist())) < 2:
+        warnings.warn(f"the validation set has one class only ({len(val)} cases): validation AUC is undefined "
+                      f"(NaN) and the best epoch is chosen by validation loss", UserWarning, stacklevel=3)
+
+
+def _epoch(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTensors, loss_fn: nn.Module,
+           cfg) -> dict[str, float]:
+    """Train and validate one epoch, update the best weights and early-stopping counter; return the row."""
+    start = time.perf_counter()
+    amp = amp_dtype_for(trainer.device, cfg.amp)
+    lr = trainer.optimizer.param_groups[0]["lr"]
+    train_loss = train_one_epoch(trainer.model, train, loss_fn=loss_fn, optimizer=trainer.optimizer,
+                                 batch_size=cfg.batch_size, generator=trainer.generator, augment=cfg.augment,
+                                 device=trainer.device, amp_dtype=amp, scaler=trainer.scaler,
+                                 grad_clip=cfg.grad_clip)
+    result = evaluate(trainer.model, val, loss_fn, batch_size=max(cfg.batch_size, 64), device=trainer.device,
+                      amp_dtype=amp)
+    if trainer.scheduler is not None:
+        trainer.scheduler.step()
+    state.epoch += 1
+    if state.improved(result.auc, result.loss):
+        state.best_epoch, state.best_state, state.bad_epochs = state.epoch, _cpu_state(trainer.model), 0
+        state.best_auc = -math.inf if math.isnan(result.auc) else result.auc
+        state.best_loss = result.loss
+    else:
+        state.bad_epochs += 1
+    row = dict(epoch=state.epoch, train_loss=train_loss, val_loss=result.loss, val_auc=result.auc, lr=lr,
+               seconds=time.perf_counter() - start)
+    state.history.append(row)
+    return row
+
+
+def _loop(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTensors, cfg, *,
+          checkpoint_dir: Path | None, meta: dict, progress: bool, callback) -> None:
+    from tqdm.auto import tqdm
+
+    loss_fn = build_loss(cfg, train.class_counts()).to(trainer.device)
+    with tqdm(total=cfg.epochs, initial=state.epoch, desc="train", unit="epoch", disable=not progress,
+              leave=False) as bar:
+        while not state.finished:
+            row = _epoch(trainer, state, train, val, loss_fn, cfg)
+            state.stopped_early = 0 < cfg.patience <= state.bad_epochs and state.epoch < cfg.epochs
+            state.finished = state.epoch >= cfg.epochs or state.stopped_early
+            if checkpoint_dir is not None:
+                save_checkpoint(checkpoint_dir / CHECKPOINT_NAME, trainer, state, meta=meta)
+                if state.best_epoch == state.epoch:
+                    _atomic_save(state.best_state, checkpoint_dir / BEST_NAME)
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{row['val_auc']:.3f}")
+            if callback is not None:
+                callback(state.epoch, dict(row))
+
+
+def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoint_dir: Path | None = None,
+        resume: bool = False, progress: bool | None = None, log: Callable[[str], None] | None = None,
+        callback: Callable[[int, dict], None] | None = None) -> FitResult:
+    """Train ``model`` on ``train``, select the epoch with the best validation AUC, and return it.
+
+    Adam or AdamW, cosine learning-rate schedule (or none), gradient clipping, augmentation, early stopping
+    after ``cfg.patience`` epochs without improvement (0 disables it). A checkpoint is written atomically to
+    ``checkpoint_dir`` after every epoch; ``resume=True`` continues from it and ends with exactly the weights
+    of an uninterrupted run (CPU). Shuffling and augmentation draw from a ``torch.Generator`` seeded with
+    ``cfg.seed``, dropout from torch's global RNG, which ``fit`` seeds and restores afterwards (``fork_rng``),
+    so the caller's RNG state is untouched. The model is moved to the training device and returned there.
+
+    Args:
+        model: a registry model (``medlib.models``); its initial weights come from the caller.
+        train, val: the sets, held in memory (copied to the GPU when they fit).
+        cfg: ``medlib.config.TrainConfig``.
+        checkpoint_dir: where ``checkpoint.pt`` and ``best_model.pt`` go; None = no checkpoints.
+        resume: continue from ``checkpoint_dir/checkpoint.pt`` when it exists.
+        progress: tqdm bar; None = on unless ``CI=true`` or stderr is not a terminal.
+        log: receives one-line messages (resume, data placement, early stop); None = the ``medlib.train``
+            logger.
+        callback: called after each epoch's checkpoint with ``(epoch, history row)``; raising stops training.
+
+    Returns:
+        ``FitResult`` with the best weights loaded.
+
+    Raises:
+        RuntimeError: ``cfg.device`` names CUDA and none is available. ValueError: too few cases, mismatched
+        shapes, or a checkpoint from another run. FloatingPointError: training diverged.
+    """
+    log = log or logging.getLogger("medlib.train").info
+    _check_inputs(train, val, cfg)
+    device = resolve_device(cfg.device)
+    previous_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=cuda_devices):
+            torch.manual_seed(cfg.seed)
+            state, trainer = _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, callback)
+    finally:
+        torch.set_num_threads(previous_threads)
+    model.load_state_dict(state.best_state)
+    history = pd.DataFrame(state.history, columns=["epoch", "train_loss", "val_loss", "val_auc", "lr", "seconds"])
+    best_auc = history.loc[history["epoch"] == state.best_epoch, "val_auc"].iloc[0]
+    return FitResult(model=model, history=history, best_epoch=state.best_epoch, best_val_auc=float(best_auc),
+                     stopped_early=state.stopped_early, device=str(device))
+
+
+def _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, callback):
+    trainer = _make_trainer(model, cfg, device, train.spatial_dims)
+    meta = _run_meta(cfg, train)
+    state = TrainState()
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        if resume and (checkpoint_dir / CHECKPOINT_NAME).is_file():
+            state = load_checkpoint(checkpoint_dir / CHECKPOINT_NAME, trainer, meta=meta)
+            log(f"resumed from {checkpoint_dir / CHECKPOINT_NAME} after epoch {state.epoch}")
+    elif resume:
+        raise ValueError("resume=True needs a checkpoint_dir")
+    if not state.finished:
+        train, val = _place(train, device, log), _place(val, device, log)
+        _loop(trainer, state, train, val, cfg, checkpoint_dir=checkpoint_dir, meta=meta,
+              progress=_auto_progress(progress), callback=callback)
+    if state.stopped_early:
+        log(f"early stopping after epoch {state.epoch}: no better validation AUC for {cfg.patience} epochs; "
+            f"best epoch {state.best_epoch}")
+    return state, trainer
+
+
+# ------------------------------------------------------------------------------------------ predict
+def predict(model: nn.Module, data: CaseTensors, *, model_name: str, set_name: str, batch_size: int = 64,
+            device: str = "auto") -> pd.DataFrame:
+    """Class-1 probabilities of every case: the long Predictions table everything downstream reads.
+
+    The model is put in eval mode and moved to ``device``; inference runs in fp32.
+
+    Returns:
+        DataFrame with columns case_id, patient_id, model, set, y_true, score (softmax probability of
+        class 1), one row per case in ``data``'s order.
+
+    Raises:
+        RuntimeError: ``device`` names CUDA and none is available.
+    """
+    dev = resolve_device(device)
+    model.to(dev)
+    logits = _logits(model, data, batch_size=batch_size, device=dev)
+    scores = torch.softmax(logits, dim=1)[:, 1].cpu().numpy().astype(np.float64)
+    return pd.DataFrame({"case_id": list(data.case_id), "patient_id": list(data.patient_id),
+                         "model": model_name, "set": set_name, "y_true": data.y.cpu().numpy().astype(int),
+                         "score": scores})

@@ -1,0 +1,201 @@
+"""Model registry: every model builds and maps tiny inputs to [N, num_classes] logits; weights and layer names."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+from medlib.config import ModelConfig
+from medlib.models import (MultiViewNet, VGG3D, _fix_densenet_keys, available_models, build_from_config,
+                           build_model, default_cam_layer, get_layer, imagenet_weights_file, vit_patch_size,
+                           vit_reshape_transform)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "densenet121", "simplevit"])
+def test_2d_single_view(name):
+    model = build_model(name, in_channels=1, num_classes=2, spatial_dims=2, image_size=(32, 32))
+    assert _forward(model, torch.randn(4, 1, 32, 32)).shape == (4, 2)
+    assert isinstance(get_layer(model, default_cam_layer(model)), torch.nn.Module)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "simplevit"])
+@pytest.mark.parametrize("mode", ["separate", "shared"])
+def test_2d_multi_view(name, mode):
+    model = build_model(name, in_channels=2, num_classes=3, image_size=(32, 32), multiview=mode)
+    assert isinstance(model, MultiViewNet)
+    assert len(model.backbones) == (2 if mode == "separate" else 1)
+    assert _forward(model, torch.randn(4, 2, 32, 32)).shape == (4, 3)
+    assert default_cam_layer(model).startswith("backbones.0.")
+    get_layer(model, default_cam_layer(model))
+
+
+def test_multi_view_views_are_not_mixed_up():
+    """With separate backbones, view 1's input changes the output only through backbone 1."""
+    torch.manual_seed(0)
+    model = build_model("resnet18", in_channels=2, image_size=(32, 32)).eval()
+    x = torch.randn(2, 2, 32, 32)
+    x2 = x.clone()
+    x2[:, 1] = torch.randn(2, 32, 32)
+    with torch.no_grad():
+        f0 = model.backbones[0](x[:, :1])
+        assert torch.equal(f0, model.backbones[0](x2[:, :1]))
+        assert not torch.allclose(model(x), model(x2))
+
+
+def test_multi_view_rejects_wrong_view_count():
+    model = build_model("resnet18", in_channels=2, image_size=(32, 32))
+    with pytest.raises(ValueError, match=r"expects x of shape \[N, 2, H, W\]"):
+        model(torch.randn(2, 3, 32, 32))
+
+
+def test_2d_multichannel_without_multiview_is_one_backbone():
+    model = build_model("resnet18", in_channels=3, multiview=None)
+    assert not isinstance(model, MultiViewNet) and model.conv1.in_channels == 3
+    assert _forward(model, torch.randn(2, 3, 32, 32)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("name, layer", [("resnet10", "layer4"), ("resnet18", "layer4"), ("vgg16", "features.4")])
+def test_3d_models(name, layer):
+    model = build_model(name, in_channels=3, num_classes=2, spatial_dims=3)
+    assert _forward(model, torch.randn(4, 3, 16, 16, 16)).shape == (4, 2)
+    assert default_cam_layer(model) == layer
+    get_layer(model, layer)
+
+
+def test_medicalnet_layout():
+    model = build_model("resnet10", in_channels=3, spatial_dims=3)
+    assert model.conv1.kernel_size == (7, 7, 7) and model.conv1.stride == (2, 2, 2)
+    assert model.layer2[0].downsample is not None  # shortcut B: 1x1x1 conv + BN
+    vgg = build_model("vgg16", in_channels=1, spatial_dims=3)
+    assert isinstance(vgg, VGG3D)
+    assert sum(isinstance(m, torch.nn.Conv3d) for m in vgg.modules()) == 13
+    assert sum(isinstance(m, torch.nn.BatchNorm3d) for m in vgg.modules()) == 13
+
+
+def test_unknown_model_lists_available():
+    with pytest.raises(KeyError, match=r"Unknown 3D model 'densenet121'.*resnet10.*vgg16"):
+        build_model("densenet121", in_channels=1, spatial_dims=3)
+    with pytest.raises(KeyError, match=r"Available 2D models: \['densenet121', 'resnet18', 'resnet50', 'simplevit'\]"):
+        build_model("vgg19", in_channels=1)
+    assert available_models(3) == ["resnet10", "resnet18", "vgg16"]
+    assert "simplevit (2D)" in available_models()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(name="resnet18", in_channels=0), "in_channels >= 1"),
+    (dict(name="resnet18", in_channels=1, multiview="both"), "multiview must be"),
+    (dict(name="resnet18", in_channels=1, spatial_dims=1), "spatial_dims must be"),
+    (dict(name="simplevit", in_channels=1), "simplevit needs image_size"),
+    (dict(name="simplevit", in_channels=1, image_size=(32, 32), pretrained=True), "no ImageNet weights"),
+    (dict(name="vgg16", in_channels=1, spatial_dims=3, pretrained=True), "weights_path"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(**kwargs)
+
+
+@pytest.mark.parametrize("size, patch", [((224, 224), 16), ((64, 64), 16), ((32, 32), 8), ((64, 32), 8)])
+def test_vit_patch_size(size, patch):
+    assert vit_patch_size(size) == patch
+
+
+def test_vit_patch_size_error():
+    with pytest.raises(ValueError, match=r"got image_size \(15, 15\)"):
+        vit_patch_size((15, 15))
+
+
+def test_vit_reshape_transform():
+    tokens = torch.randn(2, 16, 8)
+    out = vit_reshape_transform(tokens)
+    assert out.shape == (2, 8, 4, 4)
+    assert torch.equal(out[1, :, 2, 3], tokens[1, 2 * 4 + 3])
+    assert functools.partial(vit_reshape_transform, grid=(2, 8))(tokens).shape == (2, 8, 2, 8)
+    with pytest.raises(ValueError, match="do not form a 3x3 grid"):
+        vit_reshape_transform(tokens, grid=(3, 3))
+
+
+def test_get_layer_unknown_lists_names():
+    model = build_model("resnet18", in_channels=1)
+    assert get_layer(model, "layer4.1") is model.layer4[1]
+    with pytest.raises(KeyError, match=r"Unknown layer 'layer5'.*'layer4'.*'fc'"):
+        get_layer(model, "layer5")
+
+
+def test_build_from_config():
+    single = build_from_config(ModelConfig(name="resnet18"), in_channels=1, image_size=(32, 32))
+    assert single.conv1.in_channels == 1
+    multi = build_from_config(ModelConfig(name="resnet18", multiview="shared"), in_channels=2, image_size=(32, 32))
+    assert isinstance(multi, MultiViewNet) and multi.shared
+    vol = build_from_config(ModelConfig(name="resnet10", spatial_dims=3), in_channels=3, image_size=(16, 16, 16))
+    assert not isinstance(vol, MultiViewNet) and vol.conv1.in_channels == 3
+    vit = build_from_config(ModelConfig(name="simplevit"), in_channels=1, image_size=(32, 32))
+    assert _forward(vit, torch.randn(2, 1, 32, 32)).shape == (2, 2)
+
+
+def test_pretrained_missing_file_names_file_and_setting(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError) as err:
+        build_model("resnet50", in_channels=1, pretrained=True)
+    message = str(err.value)
+    assert "resnet50-0676ba61.pth" in message
+    assert str(tmp_path / "checkpoints") in message
+    assert "models[].pretrained" in message
+    assert "torchvision.models.resnet50(weights='IMAGENET1K_V1')" in message
+
+
+def test_pretrained_loads_local_file_and_sums_rgb_kernel(monkeypatch, tmp_path):
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    torch.manual_seed(1)
+    reference = torchvision.models.resnet18(weights=None).state_dict()
+    path = imagenet_weights_file("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(reference, path)
+    model = build_model("resnet18", in_channels=1, pretrained=True)
+    torch.testing.assert_close(model.conv1.weight, reference["conv1.weight"].sum(dim=1, keepdim=True))
+    torch.testing.assert_close(model.layer4[1].conv2.weight, reference["layer4.1.conv2.weight"])
+    assert model.fc.out_features == 2
+    multi = build_model("resnet18", in_channels=2, pretrained=True, multiview="separate")
+    torch.testing.assert_close(multi.backbones[1].layer1[0].conv1.weight, reference["layer1.0.conv1.weight"])
+
+
+def test_densenet_old_keys_are_renamed():
+    old = {"features.denseblock1.denselayer1.norm.1.weight": 1, "features.conv0.weight": 2,
+           "features.denseblock2.denselayer3.conv.2.weight": 3}
+    assert _fix_densenet_keys(old) == {"features.denseblock1.denselayer1.norm1.weight": 1,
+                                       "features.conv0.weight": 2,
+                                       "features.denseblock2.denselayer3.conv2.weight": 3}
+
+
+def test_weights_path_medicalnet_style(tmp_path):
+    source = build_model("resnet10", in_channels=1, spatial_dims=3)  # MedicalNet files are 1-channel
+    state = {f"module.{k}": v for k, v in source.state_dict().items() if not k.startswith("fc.")}
+    state["module.conv_seg.0.weight"] = torch.zeros(3)
+    path = tmp_path / "resnet_10_23dataset.pth"
+    torch.save({"state_dict": state}, path)
+    with pytest.warns(UserWarning, match=r"missing from the file: \['fc.weight', 'fc.bias'\].*conv_seg.0.weight"):
+        model = build_model("resnet10", in_channels=3, spatial_dims=3, weights_path=path)
+    torch.testing.assert_close(model.layer1[0].conv1.weight, source.layer1[0].conv1.weight)
+    torch.testing.assert_close(model.conv1.weight, source.conv1.weight.repeat(1, 3, 1, 1, 1) / 3)
+
+
+def test_weights_path_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope.pth \(models\[\].weights_path\)"):
+        build_model("resnet10", in_channels=1, spatial_dims=3, weights_path=tmp_path / "nope.pth")

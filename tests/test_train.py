@@ -1,0 +1,234 @@
+"""Training: it learns, it is deterministic on the CPU, resume is exact, devices are explicit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from medlib.config import TrainConfig
+from medlib.data import CaseTensors
+from medlib.models import build_model
+from medlib.train import (BEST_NAME, CHECKPOINT_NAME, FitResult, fit, load_checkpoint, predict, resolve_device,
+                          seed_everything)
+
+CPU = TrainConfig(epochs=3, batch_size=8, lr=1e-3, device="cpu", patience=0, threads=1)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy(n: int, seed: int, *, size: int = 32, shift: float = 1.0, channels: int = 1) -> CaseTensors:
+    """A separable toy problem: positives have a brighter central square."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randn(n, channels, size, size, generator=g)
+    q = size // 4
+    x[y == 1, :, q:3 * q, q:3 * q] += shift
+    return CaseTensors(x, y.long(), tuple(f"s{seed}c{i}" for i in range(n)),
+                       tuple(f"s{seed}p{i // 2}" for i in range(n)))
+
+
+class TinyNet(nn.Module):
+    """Conv + BatchNorm + dropout: exercises running statistics and the global RNG in resume tests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Dropout(0.3))
+        self.head = nn.Linear(128, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def _tiny() -> TinyNet:
+    seed_everything(0)
+    return TinyNet()
+
+
+@pytest.fixture(scope="module")
+def sets() -> tuple[CaseTensors, CaseTensors]:
+    return toy(32, 1, size=16), toy(16, 2, size=16)
+
+
+def test_resnet_learns_separable_toy_problem():
+    train, val = toy(40, 1), toy(20, 2)
+    seed_everything(0)
+    model = build_model("resnet18", in_channels=1, image_size=(32, 32))
+    result = fit(model, train, val, dataclasses.replace(CPU, epochs=2), progress=False)
+    assert isinstance(result, FitResult) and result.device == "cpu"
+    assert result.best_val_auc > 0.9
+    assert list(result.history.columns) == ["epoch", "train_loss", "val_loss", "val_auc", "lr", "seconds"]
+    assert result.history["epoch"].tolist() == [1, 2]
+    assert result.history["val_auc"].iloc[result.best_epoch - 1] == result.best_val_auc
+    preds = predict(result.model, val, model_name="ResNet18", set_name="val", device="cpu")
+    assert list(preds.columns) == ["case_id", "patient_id", "model", "set", "y_true", "score"]
+    assert preds["case_id"].tolist() == list(val.case_id) and (preds["set"] == "val").all()
+    assert preds["score"].between(0, 1).all()
+
+
+def test_3d_fit_and_predict():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 3, 16, 16, 16, generator=g)
+    y = torch.tensor([0, 1] * 4)
+    data = CaseTensors(x, y, tuple(map(str, range(8))), tuple(map(str, range(8))))
+    seed_everything(0)
+    model = build_model("resnet10", in_channels=3, spatial_dims=3)
+    result = fit(model, data, data, dataclasses.replace(CPU, epochs=1, batch_size=4), progress=False)
+    assert len(predict(result.model, data, model_name="r10", set_name="train")) == 8
+
+
+def test_two_runs_same_seed_identical(sets):
+    train, val = sets
+    scores = []
+    for _ in range(2):
+        result = fit(_tiny(), train, val, CPU, progress=False)
+        scores.append(predict(result.model, val, model_name="tiny", set_name="val", device="cpu")["score"])
+    pd.testing.assert_series_equal(scores[0], scores[1], check_exact=True)
+
+
+def test_fit_does_not_touch_callers_rng(sets):
+    model = _tiny()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fit(model, *sets, dataclasses.replace(CPU, epochs=1), progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_is_exact(sets, tmp_path):
+    train, val = sets
+    full = fit(_tiny(), train, val, CPU, checkpoint_dir=tmp_path / "full", progress=False)
+
+    def stop_after_two(epoch, row):
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(_tiny(), train, val, CPU, checkpoint_dir=tmp_path / "cut", progress=False, callback=stop_after_two)
+    messages, epochs_run = [], []
+    seed_everything(99)  # other initial weights: only the checkpoint can make the runs agree
+    resumed = fit(TinyNet(), train, val, CPU, checkpoint_dir=tmp_path / "cut", resume=True, progress=False,
+                  log=messages.append, callback=lambda epoch, row: epochs_run.append(epoch))
+    assert any("after epoch 2" in m for m in messages) and epochs_run == [3]
+    assert resumed.history["epoch"].tolist() == [1, 2, 3] and resumed.best_epoch == full.best_epoch
+    cols = ["train_loss", "val_loss", "val_auc", "lr"]
+    pd.testing.assert_frame_equal(resumed.history[cols], full.history[cols], check_exact=True)
+    for key, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    a = predict(full.model, val, model_name="m", set_name="val", device="cpu")
+    b = predict(resumed.model, val, model_name="m", set_name="val", device="cpu")
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert (tmp_path / "cut" / BEST_NAME).is_file()
+    assert not list((tmp_path / "cut").glob(".*tmp*"))
+
+
+def test_resume_of_finished_run_returns_best(sets, tmp_path):
+    first = fit(_tiny(), *sets, dataclasses.replace(CPU, epochs=1), checkpoint_dir=tmp_path, progress=False)
+    again = fit(_tiny(), *sets, dataclasses.replace(CPU, epochs=1), checkpoint_dir=tmp_path, resume=True,
+                progress=False)
+    assert again.best_epoch == first.best_epoch and len(again.history) == 1
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key])
+
+
+def test_resume_with_other_config_is_an_error(sets, tmp_path):
+    fit(_tiny(), *sets, dataclasses.replace(CPU, epochs=1), checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"different run.*'lr': 0.001.*'lr': 0.01"):
+        fit(_tiny(), *sets, dataclasses.replace(CPU, epochs=1, lr=1e-2), checkpoint_dir=tmp_path, resume=True,
+            progress=False)
+
+
+def test_checkpoint_loads_with_weights_only(sets, tmp_path):
+    fit(_tiny(), *sets, dataclasses.replace(CPU, epochs=1), checkpoint_dir=tmp_path, progress=False)
+    ckpt = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    assert ckpt["state"]["epoch"] == 1 and isinstance(ckpt["rng"]["generator"], torch.Tensor)
+    assert set(torch.load(tmp_path / BEST_NAME, weights_only=True)) == set(TinyNet().state_dict())
+
+
+def test_load_checkpoint_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+        load_checkpoint(tmp_path / CHECKPOINT_NAME, None, meta={})
+
+
+def test_early_stopping(sets):
+    # lr 0: nothing changes, so epoch 1 stays best and patience 2 stops after epoch 3
+    result = fit(_tiny(), *sets, dataclasses.replace(CPU, epochs=10, lr=0.0, patience=2, augment=False),
+                 progress=False)
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+
+
+def test_single_class_validation_warns(sets):
+    train, val = sets
+    one_class = val.subset([i for i in range(len(val)) if val.y[i] == 0])
+    with pytest.warns(UserWarning, match="validation set has one class only"):
+        result = fit(_tiny(), train, one_class, dataclasses.replace(CPU, epochs=2), progress=False)
+    assert result.history["val_auc"].isna().all() and result.best_epoch in (1, 2)
+
+
+@pytest.mark.parametrize("loss, optimizer, scheduler", [("ce+focal", "adamw", "none"), ("focal", "adam", "cosine")])
+def test_losses_and_optimizers_run(sets, loss, optimizer, scheduler):
+    cfg = dataclasses.replace(CPU, epochs=1, loss=loss, optimizer=optimizer, scheduler=scheduler,
+                              class_weights=True, weight_decay=1e-4, grad_clip=None)
+    assert len(fit(_tiny(), *sets, cfg, progress=False).history) == 1
+
+
+def test_bad_inputs(sets):
+    train, val = sets
+    with pytest.raises(ValueError, match="need at least 2 training and 1 validation case"):
+        fit(_tiny(), train.subset([0]), val, CPU, progress=False)
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint_dir"):
+        fit(_tiny(), train, val, CPU, resume=True, progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_explicit_cuda_without_gpu_is_an_error(sets):
+    with pytest.raises(RuntimeError, match=r"train.device is 'cuda' but this machine has 0 CUDA device"):
+        fit(_tiny(), *sets, dataclasses.replace(CPU, device="cuda"), progress=False)
+    with pytest.raises(RuntimeError, match="0 CUDA device"):
+        predict(_tiny(), sets[1], model_name="m", set_name="val", device="cuda:0")
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="Unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_amp_channels_last_fit():
+    train, val = toy(48, 1), toy(24, 2)
+    seed_everything(0)
+    model = build_model("resnet18", in_channels=1, image_size=(32, 32))
+    result = fit(model, train, val, dataclasses.replace(CPU, device="cuda", amp=True, threads=None),
+                 progress=False)
+    assert result.device.startswith("cuda") and result.best_val_auc > 0.9
+    assert next(result.model.parameters()).is_cuda
+    assert result.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    preds = predict(result.model, val, model_name="m", set_name="val", device="cuda")
+    assert preds["score"].between(0, 1).all()
+
+
+def test_progress_bar_is_off_in_ci(monkeypatch):
+    from medlib.train import _auto_progress
+
+    monkeypatch.setenv("CI", "true")
+    assert _auto_progress(None) is False and _auto_progress(True) is True
+    monkeypatch.setenv("CI", "false")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    assert _auto_progress(None) is False
