@@ -1,0 +1,206 @@
+"""Grad-CAM for 2D images and 3D volumes, through pytorch-grad-cam.
+
+``GradCAMExplainer`` is a context manager, so the hooks are always removed. Inputs are the project's tensors:
+``[N, C, H, W]`` or ``[N, C, D, H, W]`` (D = slice axis); maps come back as ``[N, H, W]`` or ``[N, D, H, W]`` in
+[0, 1], upsampled to the input so a volume's map lines up slice by slice (pytorch-grad-cam 1.5 supports 5-D
+inputs: it averages gradients over the three spatial axes and resizes with ``scipy.ndimage.zoom``).
+
+The sanity check follows Adebayo et al. (2018, "Sanity checks for saliency maps"): the maps of the trained
+model are compared with those of the same architecture with re-initialised weights; a rank correlation near 1
+would mean the maps show the input's edges, not what the model learned.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+GROUPS = ("TP", "FN", "FP", "TN")
+
+
+def _reshape_for(model: nn.Module, layer_name: str) -> Callable | None:
+    from vit_pytorch import SimpleViT
+
+    from medlib.models import vit_reshape_transform
+
+    owner = model
+    for part in layer_name.split(".")[:-1]:
+        owner = getattr(owner, part) if not part.isdigit() else owner[int(part)]
+    if isinstance(model, SimpleViT) or isinstance(owner, SimpleViT):
+        return vit_reshape_transform
+    return None
+
+
+class GradCAMExplainer:
+    """Grad-CAM maps of a classifier's positive (or chosen) class.
+
+    Example:
+        >>> with GradCAMExplainer(model, layer="layer4") as cam:   # doctest: +SKIP
+        ...     maps = cam(x, targets="predicted")
+
+    Args:
+        model: a classifier returning logits ``[N, classes]``.
+        layer: dotted layer name (``medlib.models.default_cam_layer`` gives the usual one).
+        reshape_transform: for token outputs (SimpleViT); None picks one for SimpleViT automatically.
+    """
+
+    def __init__(self, model: nn.Module, *, layer: str, reshape_transform: Callable | None = None) -> None:
+        from medlib.models import get_layer
+
+        self.model = model
+        self.layer = layer
+        self.target_layer = get_layer(model, layer)
+        self.reshape_transform = reshape_transform or _reshape_for(model, layer)
+        self._cam = None
+        self._was_training = model.training
+
+    def __enter__(self) -> "GradCAMExplainer":
+        from pytorch_grad_cam import GradCAM
+
+        self.model.eval()
+        self._cam = GradCAM(model=self.model, target_layers=[self.target_layer],
+                            reshape_transform=self.reshape_transform)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._cam is not None:
+            self._cam.activations_and_grads.release()
+            self._cam = None
+        self.model.train(self._was_training)
+
+    def _classes(self, x: torch.Tensor, targets, y) -> list[int]:
+        if isinstance(targets, (list, tuple, np.ndarray)):
+            return [int(t) for t in targets]
+        if targets == "positive":
+            return [1] * len(x)
+        if targets == "true":
+            if y is None:
+                raise ValueError("targets='true' needs the labels y")
+            return [int(v) for v in torch.as_tensor(y).reshape(-1)]
+        if targets == "predicted":
+            with torch.no_grad():
+                return self.model(x).argmax(dim=1).tolist()
+        raise ValueError(f"targets must be 'predicted', 'true', 'positive' or a list of classes; got {targets!r}")
+
+    def __call__(self, x: torch.Tensor, *, targets="positive", y=None, batch_size: int = 16) -> np.ndarray:
+        """Maps ``[N, *spatial]`` in [0, 1] for ``x`` ``[N, C, *spatial]``; ``x`` is not modified."""
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        if self._cam is None:
+            raise RuntimeError("use GradCAMExplainer as a context manager: with GradCAMExplainer(...) as cam")
+        device = next(self.model.parameters()).device
+        x = torch.as_tensor(x).detach().clone().to(device)
+        classes = self._classes(x, targets, y)
+        maps = []
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
+            wanted = [ClassifierOutputTarget(c) for c in classes[start:start + batch_size]]
+            maps.append(self._cam(input_tensor=batch, targets=wanted))
+        return np.concatenate(maps).astype(np.float32)
+
+
+def randomized_copy(model: nn.Module, *, seed: int = 0) -> nn.Module:
+    """The same architecture with every layer re-initialised by its own ``reset_parameters`` (the
+    'model randomisation' test); the caller's global RNG state is left as it was."""
+    clone = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in clone.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    return clone
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a.ravel(), b.ravel()).statistic)
+
+
+def random_cam_baseline(model: nn.Module, x: torch.Tensor, *, layer: str, seed: int = 0,
+                        targets="positive") -> pd.DataFrame:
+    """Rank correlation between the trained model's maps and a weight-randomised copy's (Adebayo et al. 2018).
+
+    Returns:
+        One row: cases, mean and range of the per-case Spearman correlation, and how to read it.
+    """
+    with GradCAMExplainer(model, layer=layer) as cam:
+        trained = cam(x, targets=targets)
+    random_model = randomized_copy(model, seed=seed)
+    with GradCAMExplainer(random_model, layer=layer) as cam:
+        randomised = cam(x, targets=targets)
+    rhos = np.array([_spearman(a, b) for a, b in zip(trained, randomised)])
+    finite = rhos[np.isfinite(rhos)]
+    mean = float(finite.mean()) if len(finite) else float("nan")
+    return pd.DataFrame([{
+        "check": "trained vs randomised weights", "cases": len(x),
+        "mean Spearman rho": mean,
+        "range": f"{finite.min():.2f} to {finite.max():.2f}" if len(finite) else "–",
+        "reading": ("maps depend on the learned weights" if abs(mean) < 0.5 else
+                    "maps resemble an untrained model's: interpret with caution"),
+    }])
+
+
+def outcome_group(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """TP/FN/FP/TN per case."""
+    y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    return np.where(y_true == 1, np.where(y_pred == 1, "TP", "FN"), np.where(y_pred == 1, "FP", "TN"))
+
+
+def select_gallery_cases(predictions: pd.DataFrame, threshold: float, *, n_per_group: int = 2,
+                         model: str | None = None, set_name: str = "test", seed: int = 0) -> pd.DataFrame:
+    """Cases for a Grad-CAM gallery: up to ``n_per_group`` of each of TP, FN, FP, TN (misclassified included
+    whenever they exist), the most confident first within each group.
+
+    Returns:
+        case_id, group, score, y_true, in the order TP, FN, FP, TN.
+    """
+    preds = predictions[predictions["set"] == set_name]
+    if model is not None:
+        preds = preds[preds["model"] == model]
+    if preds.empty:
+        raise ValueError(f"no predictions of model {model!r} on the {set_name} set")
+    preds = preds.assign(group=outcome_group(preds["y_true"], preds["score"] >= threshold))
+    preds = preds.assign(confidence=(preds["score"] - threshold).abs())
+    rng = np.random.default_rng(seed)
+    preds = preds.iloc[rng.permutation(len(preds))]
+    chosen = [preds[preds["group"] == g].sort_values("confidence", ascending=False, kind="stable").head(n_per_group)
+              for g in GROUPS]
+    return pd.concat(chosen)[["case_id", "group", "score", "y_true"]].reset_index(drop=True)
+
+
+def overlay(image: np.ndarray, cam: np.ndarray, *, alpha: float = 0.4, cmap: str = "jet") -> np.ndarray:
+    """An RGB float image: the greyscale image (scaled to [0, 1] by its 1st–99th percentiles) under the map."""
+    import matplotlib
+
+    lo, hi = np.percentile(image, [1, 99])
+    grey = np.clip((image - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    heat = matplotlib.colormaps[cmap](np.clip(cam, 0, 1))[..., :3]
+    return (1 - alpha) * np.repeat(grey[..., None], 3, axis=-1) + alpha * heat
+
+
+def volume_slices(volume: np.ndarray, cam: np.ndarray | None = None, *, n: int = 3,
+                  how: str = "cam_peak") -> list[int]:
+    """``n`` slice indices of a (D, H, W) volume: around the map's peak slice, or around the centre."""
+    depth = volume.shape[0]
+    if how == "cam_peak" and cam is not None:
+        centre = int(cam.reshape(depth, -1).sum(axis=1).argmax())
+    elif how in ("center", "cam_peak"):
+        centre = depth // 2
+    else:
+        raise ValueError(f"how must be 'cam_peak' or 'center'; got {how!r}")
+    step = max(1, depth // (3 * n))
+    picks = [centre + (k - n // 2) * step for k in range(n)]
+    return [int(np.clip(p, 0, depth - 1)) for p in picks]
+
+
+def layer_names(model: nn.Module) -> Sequence[str]:
+    """Names usable as ``layer``."""
+    return [name for name, _ in model.named_modules() if name]

@@ -1,0 +1,33 @@
+"""PNG/JPEG/TIFF radiographs (8 or 16 bit). RGB is converted to grey with ITU-R 601-2 luma weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medlib.imaging.image import Image
+
+
+def read_png(path: str | Path) -> Image:
+    """Read a 2D image as float32 (H, W), spacing (1.0, 1.0) as the file carries none.
+
+    Raises:
+        ValueError: unreadable file, naming it.
+    """
+    from PIL import Image as PILImage, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with PILImage.open(path) as img:
+            mode = img.mode
+            if mode in ("RGB", "RGBA", "P", "LA", "CMYK"):
+                img = img.convert("L")
+            array = np.asarray(img)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: unreadable image file ({type(err).__name__}: {err})") from err
+    if array.ndim != 2:
+        raise ValueError(f"{path}: image has shape {array.shape}; expected a 2D greyscale image")
+    bits = 16 if array.dtype in (np.uint16, np.int32, np.int16) else 8
+    return Image(array=array.astype(np.float32), spacing=(1.0, 1.0), modality=None, photometric="MONOCHROME2",
+                 source=str(path), meta={"format": path.suffix.lstrip(".").upper(), "mode": mode, "bits": bits})

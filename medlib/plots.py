@@ -1,0 +1,253 @@
+"""Report figures. Every function returns a matplotlib ``Figure``; statistics come from ``medlib.stats``.
+
+One style for all figures (``_style``), colour-blind-safe colours (Okabe & Ito) with one colour per model in every
+figure (``model_colors``), and legends that name the method. Titles show case ids only, never identifiers.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from medlib import stats
+
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+GROUP_COLORS = {"TP": "#009E73", "TN": "#0072B2", "FP": "#E69F00", "FN": "#D55E00"}
+RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8, "axes.spines.top": False,
+      "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.25, "figure.dpi": 110, "savefig.dpi": 150,
+      "figure.constrained_layout.use": True}
+
+
+def model_colors(models: Sequence[str]) -> dict[str, str]:
+    """One colour per model, in order of first appearance (the same in every figure of a report)."""
+    return {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(dict.fromkeys(models))}
+
+
+def _style():
+    return plt.rc_context(RC)
+
+
+def _subset(predictions: pd.DataFrame, set_name: str) -> pd.DataFrame:
+    part = predictions[predictions["set"] == set_name]
+    if part.empty:
+        raise ValueError(f"no predictions on the {set_name!r} set; sets present: {sorted(predictions['set'].unique())}")
+    return part
+
+
+def _models(predictions: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(predictions["model"]))
+
+
+def plot_roc(predictions: pd.DataFrame, *, set_name: str) -> plt.Figure:
+    """ROC curves of all models on one set, AUC with its DeLong 95% CI in the legend."""
+    part = _subset(predictions, set_name)
+    colors = model_colors(_models(predictions))
+    with _style():
+        fig, ax = plt.subplots(figsize=(4.6, 4.2))
+        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="Chance")
+        for model in _models(part):
+            rows = part[part["model"] == model]
+            fpr, tpr, _ = stats.roc_curve(rows["y_true"].to_numpy(), rows["score"].to_numpy())
+            est = stats.auc_ci(rows["y_true"].to_numpy(), rows["score"].to_numpy())
+            ax.plot(fpr, tpr, lw=1.8, color=colors[model], drawstyle="steps-post",
+                    label=f"{model}: AUC {est.value:.3f} ({est.lo:.3f}–{est.hi:.3f})")
+        ax.set(xlabel="1 − specificity (false positive rate)", ylabel="Sensitivity (true positive rate)",
+               xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal")
+        ax.set_title(f"ROC, {set_name} set (n = {part['case_id'].nunique()})")
+        ax.legend(loc="lower right", title="AUC (95% CI, DeLong)", frameon=False)
+    return fig
+
+
+def plot_calibration(predictions: pd.DataFrame, *, set_name: str, n_bins: int = 10) -> plt.Figure:
+    """Reliability curves (quantile bins) with Brier score, intercept and slope; predicted-risk histograms below."""
+    part = _subset(predictions, set_name)
+    models = _models(part)
+    colors = model_colors(_models(predictions))
+    with _style():
+        fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.8, 5.4), height_ratios=(3, 1), sharex=True)
+        ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="Perfect calibration")
+        for model in models:
+            rows = part[part["model"] == model]
+            y, p = rows["y_true"].to_numpy(), rows["score"].to_numpy()
+            cal = stats.calibration(y, p, n_bins=n_bins)
+            ax.plot(cal.curve["mean_predicted"], cal.curve["observed"], marker="o", ms=4, lw=1.5, color=colors[model],
+                    label=f"{model}: Brier {cal.brier:.3f}, intercept {cal.intercept:.2f}, slope {cal.slope:.2f}")
+            hist.hist(p, bins=20, range=(0, 1), histtype="step", lw=1.3, color=colors[model])
+        ax.set(ylabel="Observed fraction positive", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
+        ax.set_title(f"Calibration, {set_name} set ({n_bins} quantile bins)")
+        ax.legend(loc="upper left", frameon=False, fontsize=7)
+        hist.set(xlabel="Predicted probability", ylabel="Cases")
+    return fig
+
+
+def plot_decision_curve(predictions: pd.DataFrame, *, set_name: str,
+                        thresholds: Sequence[float] | None = None) -> plt.Figure:
+    """Net benefit of each model against treat-all and treat-none (as dcurves defines it)."""
+    part = _subset(predictions, set_name)
+    thresholds = np.round(np.arange(0.01, 0.91, 0.01), 2) if thresholds is None else np.asarray(thresholds)
+    colors = model_colors(_models(predictions))
+    with _style():
+        fig, ax = plt.subplots(figsize=(5.2, 3.8))
+        treat_all = None
+        for model in _models(part):
+            rows = part[part["model"] == model]
+            nb = stats.net_benefit(rows["y_true"].to_numpy(), rows["score"].to_numpy(), thresholds)
+            treat_all = nb
+            ax.plot(nb["threshold"], nb["net_benefit_model"], lw=1.8, color=colors[model], label=model)
+        ax.plot(treat_all["threshold"], treat_all["net_benefit_all"], lw=1, color="grey", label="Treat all")
+        ax.axhline(0, lw=1, color="black", label="Treat none")
+        prevalence = part.groupby("case_id")["y_true"].first().mean()
+        ax.set(xlabel="Threshold probability", ylabel="Net benefit", ylim=(-0.05, max(prevalence, 0.05) * 1.15),
+               xlim=(0, thresholds.max()))
+        ax.set_title(f"Decision curves, {set_name} set")
+        ax.legend(frameon=False, loc="upper right")
+    return fig
+
+
+def plot_confusion_matrices(predictions: pd.DataFrame, thresholds: Mapping[str, float], *, set_name: str,
+                            labels: Sequence[str] = ("negative", "positive")) -> plt.Figure:
+    """One confusion matrix per model at its frozen threshold: counts and row percentages."""
+    part = _subset(predictions, set_name)
+    models = _models(part)
+    with _style():
+        fig, axes = plt.subplots(1, len(models), figsize=(2.9 * len(models), 2.9), squeeze=False)
+        for ax, model in zip(axes[0], models):
+            rows = part[part["model"] == model]
+            y, pred = rows["y_true"].to_numpy().astype(int), (rows["score"].to_numpy() >= thresholds[model]).astype(int)
+            matrix = np.array([[np.sum((y == t) & (pred == p)) for p in (0, 1)] for t in (0, 1)])
+            share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+            for (i, j), count in np.ndenumerate(matrix):
+                ax.text(j, i, f"{count}\n{share[i, j]:.0%}", ha="center", va="center",
+                        color="white" if share[i, j] > 0.6 else "black", fontsize=9)
+            ax.set_xticks([0, 1], labels=list(labels))
+            ax.set_yticks([0, 1], labels=list(labels), rotation=90, va="center")
+            ax.set(xlabel="Predicted", ylabel="Actual", title=f"{model}\nthreshold {thresholds[model]:.3f}")
+            ax.grid(False)
+    return fig
+
+
+def plot_learning_curves(histories: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """Training and validation loss, and validation AUC, per epoch and model."""
+    colors = model_colors(list(histories))
+    with _style():
+        fig, (loss_ax, auc_ax) = plt.subplots(1, 2, figsize=(8, 3.2))
+        for model, hist in histories.items():
+            loss_ax.plot(hist["epoch"], hist["train_loss"], color=colors[model], lw=1.5, label=f"{model} (train)")
+            loss_ax.plot(hist["epoch"], hist["val_loss"], color=colors[model], lw=1.5, ls="--",
+                         label=f"{model} (validation)")
+            auc_ax.plot(hist["epoch"], hist["val_auc"], color=colors[model], lw=1.5, marker="o", ms=3, label=model)
+            best = hist.loc[hist["val_auc"].idxmax()] if hist["val_auc"].notna().any() else None
+            if best is not None:
+                auc_ax.scatter([best["epoch"]], [best["val_auc"]], s=60, facecolors="none", edgecolors=colors[model])
+        loss_ax.set(xlabel="Epoch", ylabel="Loss", title="Loss")
+        auc_ax.set(xlabel="Epoch", ylabel="Validation AUC", title="Validation AUC (circle: kept epoch)",
+                   ylim=(0, 1.02))
+        loss_ax.legend(frameon=False, fontsize=7)
+        auc_ax.legend(frameon=False, fontsize=7, loc="lower right")
+    return fig
+
+
+def _grey(ax, image: np.ndarray, title: str = "") -> None:
+    lo, hi = np.percentile(image, [1, 99])
+    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1)
+    ax.set_title(title, fontsize=7)
+    ax.axis("off")
+
+
+def plot_example_images(images: Sequence[np.ndarray], titles: Sequence[str], *, ncols: int = 4) -> plt.Figure:
+    """A montage of 2D images (volumes: pass a slice) with their titles."""
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    with _style():
+        fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.35 * nrows), squeeze=False)
+        for ax in axes.ravel():
+            ax.axis("off")
+        for ax, image, title in zip(axes.ravel(), images, titles):
+            _grey(ax, np.asarray(image), title)
+    return fig
+
+
+def _case_title(row: pd.Series) -> str:
+    return f"{row['group']} · {row['case_id']}\nscore {row['score']:.2f} · truth {int(row['y_true'])}"
+
+
+def plot_cam_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataFrame, *,
+                     view_names: Sequence[str] | None = None, alpha: float = 0.45) -> plt.Figure:
+    """2D Grad-CAM gallery: per case its first view under the map, other views beside it, titled by group."""
+    from medlib.explain import overlay
+
+    n, views = images.shape[0], images.shape[1]
+    names = list(view_names or [f"view {v + 1}" for v in range(views)])
+    ncols = min(4, n) * views
+    nrows = int(np.ceil(n / max(1, ncols // views)))
+    with _style():
+        fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.4 * nrows), squeeze=False)
+        for ax in axes.ravel():
+            ax.axis("off")
+        flat = axes.ravel()
+        for i in range(n):
+            row = info.iloc[i]
+            ax = flat[i * views]
+            ax.imshow(overlay(images[i, 0], cams[i], alpha=alpha))
+            ax.set_title(f"{_case_title(row)}\n{names[0]} + Grad-CAM", fontsize=7,
+                         color=GROUP_COLORS.get(row["group"], "black"))
+            for v in range(1, views):
+                _grey(flat[i * views + v], images[i, v], names[v])
+    return fig
+
+
+def plot_cam_volume_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataFrame, *,
+                            view_names: Sequence[str] | None = None, n_slices: int = 3,
+                            alpha: float = 0.45) -> plt.Figure:
+    """3D Grad-CAM gallery: per case a few axial slices around the map's peak, first sequence under the map."""
+    from medlib.explain import overlay, volume_slices
+
+    n = images.shape[0]
+    name = (list(view_names) if view_names else ["channel 1"])[0]
+    with _style():
+        fig, axes = plt.subplots(n, n_slices, figsize=(2.0 * n_slices, 2.2 * n), squeeze=False)
+        for i in range(n):
+            row = info.iloc[i]
+            picks = volume_slices(images[i, 0], cams[i], n=n_slices)
+            for j, k in enumerate(picks):
+                ax = axes[i, j]
+                ax.imshow(overlay(images[i, 0, k], cams[i, k], alpha=alpha))
+                ax.axis("off")
+                title = f"{_case_title(row)}\n" if j == 0 else "\n\n"
+                ax.set_title(f"{title}{name} slice {k}", fontsize=7, color=GROUP_COLORS.get(row["group"], "black"))
+    return fig
+
+
+def plot_habitat_map(slice_image: np.ndarray, habitat_slice: np.ndarray, *, title: str = "") -> plt.Figure:
+    """Habitat subregions (1..k) over a CT slice, cropped to the ROI with a margin, with a legend."""
+    from matplotlib.patches import Patch
+
+    k = int(habitat_slice.max())
+    rows, cols = np.nonzero(habitat_slice)
+    pad = 6
+    box = (slice(max(rows.min() - pad, 0), rows.max() + pad + 1), slice(max(cols.min() - pad, 0), cols.max() + pad + 1))
+    colors = OKABE_ITO[:k]
+    with _style():
+        fig, (full, zoom) = plt.subplots(1, 2, figsize=(6.4, 3.2))
+        for ax, region in ((full, (slice(None), slice(None))), (zoom, box)):
+            image, labels = slice_image[region], habitat_slice[region]
+            ax.imshow(np.clip(image, -10, 90), cmap="gray")
+            rgba = np.zeros((*labels.shape, 4))
+            for h in range(1, k + 1):
+                rgba[labels == h] = matplotlib.colors.to_rgba(colors[h - 1], 0.55)
+            ax.imshow(rgba)
+            ax.axis("off")
+        full.set_title("Axial slice (brain window)")
+        zoom.set_title("Hematoma subregions")
+        zoom.legend(handles=[Patch(color=colors[h - 1], label=f"Habitat {h}") for h in range(1, k + 1)],
+                    loc="lower right", frameon=True, fontsize=7)
+        if title:
+            fig.suptitle(title, fontsize=9)
+    return fig
