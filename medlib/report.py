@@ -174,17 +174,6 @@ def freeze_thresholds(predictions: pd.DataFrame, config_threshold: Any, *,
     return out
 
 
-def _threshold_source(t: Threshold, on_set: str) -> str:
-    where = set_label(on_set).lower()
-    if t.method == "fixed":
-        return "fixed in advance"
-    if _is_nan(t.value):
-        return f"undefined (one class in the {where} set)"
-    if t.method == "youden":
-        return f"Youden index, {where} set"
-    return f"sensitivity ≥ {t.target:g}, {where} set"
-
-
 def _threshold_phrase(t: Threshold, on_set: str, frozen_for: str) -> str:
     where = f"the {set_label(on_set).lower()} set"
     if t.method == "fixed":
@@ -213,7 +202,8 @@ def method_note(thresholds: Mapping[str, Threshold], *, on_set: str = "val", lev
         >>> method_note({"cnn": t}, sets=("val", "test", "external"))  # doctest: +NORMALIZE_WHITESPACE
         'AUC with DeLong 95% CI; proportions (accuracy, sensitivity, specificity, precision, NPV) with Wilson
         95% CI; F1 with stratified bootstrap percentile 95% CI, 2000 replicates; threshold: Youden index on the
-        validation set, frozen for the test and external sets.'
+        validation set, frozen for the test and external sets. * Threshold chosen on these validation cases:
+        their threshold metrics are optimistic.'
     """
     ci = _level_text(level)
     others = [str(x) for x in (sets or ()) if str(x) != on_set]
@@ -229,9 +219,11 @@ def method_note(thresholds: Mapping[str, Threshold], *, on_set: str = "val", lev
     if undefined:
         threshold_text += (f" (undefined for {', '.join(map(str, undefined))}: one class in the "
                            f"{set_label(on_set).lower()} set)")
+    same = (f" * Threshold chosen on these {set_label(on_set).lower()} cases: their threshold metrics are "
+            f"optimistic." if any(t.method != "fixed" for t in thresholds.values()) else "")
     return (f"AUC with DeLong {ci}; proportions (accuracy, sensitivity, specificity, precision, NPV) with "
             f"Wilson {ci}; F1 with stratified bootstrap percentile {ci}, {n_boot} replicates; "
-            f"threshold: {threshold_text}.")
+            f"threshold: {threshold_text}.{same}")
 
 
 # ----------------------------------------------------------------------------------------- performance
@@ -282,10 +274,10 @@ def performance_table(predictions: pd.DataFrame, thresholds: Mapping[str, Thresh
                       threshold_set: str = "val", digits: int = 3) -> pd.DataFrame:
     """Per model and set: n, AUC with DeLong CI and the threshold metrics with their CIs, as display strings.
 
-    Columns: ``Model, Set, n, Positive, AUC (95% CI), Accuracy, Sensitivity, Specificity, Precision, NPV,
-    F1, Threshold, Threshold from``. Proportions carry Wilson intervals and F1 a bootstrap interval
-    (:func:`method_note` says so in words). On the set the threshold was chosen on, "Threshold from" says
-    "(same data)": those threshold metrics are optimistic. The numeric values are kept as records in
+    Columns: ``Model, Set, n (pos.), AUC (95% CI), Accuracy, Sensitivity, Specificity, Precision, NPV, F1,
+    Threshold``. Proportions carry Wilson intervals and F1 a bootstrap interval (:func:`method_note` says so
+    in words, and where the thresholds came from). The set the threshold was chosen on is marked with an
+    asterisk: its threshold metrics are optimistic. The numeric values are kept as records in
     ``table.attrs["values"]`` (see :func:`performance_values`), which :func:`reference_comparison` reads.
 
     Args:
@@ -302,18 +294,15 @@ def performance_table(predictions: pd.DataFrame, thresholds: Mapping[str, Thresh
     for (model, set_name), grp in values.groupby(["model", "set"], sort=False):
         first = grp.iloc[0]
         t = thresholds[model]
-        row = {"Model": model, "Set": set_label(set_name), "n": int(first["n"]),
-               "Positive": int(first["positives"])}
+        same_data = set_name == threshold_set and t.method != "fixed" and not _is_nan(t.value)
+        row = {"Model": model, "Set": set_label(set_name) + ("*" if same_data else ""),
+               "n (pos.)": f"{int(first['n'])} ({int(first['positives'])})"}
         for rec in grp.itertuples():
             title = f"AUC ({ci})" if rec.metric == "auc" else METRICS[rec.metric]
             row[title] = fmt_estimate((rec.value, rec.lo, rec.hi), digits)
-        source = _threshold_source(t, threshold_set)
-        if set_name == threshold_set and t.method != "fixed" and not _is_nan(t.value):
-            source += " (same data)"
-        row.update({"Threshold": fmt_number(t.value, digits), "Threshold from": source})
+        row["Threshold"] = fmt_number(t.value, digits)
         rows.append(row)
-    columns = ["Model", "Set", "n", "Positive", f"AUC ({ci})", *list(METRICS.values())[1:], "Threshold",
-               "Threshold from"]
+    columns = ["Model", "Set", "n (pos.)", f"AUC ({ci})", *list(METRICS.values())[1:], "Threshold"]
     table = pd.DataFrame(rows, columns=columns)
     table.attrs["values"] = values.to_dict("records")
     table.attrs["level"] = level

@@ -250,12 +250,21 @@ def baseline_table(cfg: StudyConfig, prepared: Prepared, *, by: str) -> pd.DataF
     """Table 1 of the covariates, by set (``by="set"``) or by outcome (``by="outcome"``)."""
     from medlib.stats import table1
 
+    if not cfg.cohort.covariates:
+        return pd.DataFrame({"note": ["no covariates configured (cohort.covariates)"]})
     table = prepared.table.copy()
     if by == "outcome":
-        table["outcome"] = table[cfg.cohort.label_column]
+        table["outcome"] = pd.Categorical(table[cfg.cohort.label_column],
+                                          categories=[cfg.cohort.negative, cfg.cohort.positive])
+    elif by == "set":
+        names = {"train": "Training", "val": "Validation", "test": "Test", "external": "External test"}
+        table["set"] = pd.Categorical(table["set"].map(names), categories=list(names.values()))
+    else:
+        raise ValueError(f"by must be 'set' or 'outcome'; got {by!r}")
     continuous = [c for c in cfg.cohort.covariates if c not in cfg.cohort.categorical]
+    labels = {c: c.replace("_", " ") for c in cfg.cohort.covariates}
     return table1(table[[*cfg.cohort.covariates, by]], by=by, categorical=list(cfg.cohort.categorical),
-                  continuous=continuous)
+                  continuous=continuous, labels=labels)
 
 
 def best_model(results: DeepResults) -> str:

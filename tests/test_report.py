@@ -129,15 +129,13 @@ def test_freeze_thresholds_checks(predictions):
 
 
 def test_performance_table_layout(predictions, thresholds, performance):
-    assert list(performance.columns) == ["Model", "Set", "n", "Positive", "AUC (95% CI)", "Accuracy",
-                                         "Sensitivity", "Specificity", "Precision", "NPV", "F1", "Threshold",
-                                         "Threshold from"]
+    assert list(performance.columns) == ["Model", "Set", "n (pos.)", "AUC (95% CI)", "Accuracy",
+                                         "Sensitivity", "Specificity", "Precision", "NPV", "F1", "Threshold"]
     assert len(performance) == 3 * 3  # models x (val, test, external); train is not reported by default
-    assert performance["Set"].unique().tolist() == ["Validation", "Test", "External test"]
+    assert performance["Set"].unique().tolist() == ["Validation*", "Test", "External test"]
     for col in ["AUC (95% CI)", "Accuracy", "Sensitivity", "Specificity", "Precision", "NPV", "F1"]:
         assert performance[col].str.match(CI).all(), performance[col].tolist()
-    assert performance.loc[performance["Set"] == "Test", "n"].tolist() == [40, 40, 40]
-    assert performance.loc[performance["Set"] == "Test", "Positive"].tolist() == [20, 20, 20]
+    assert performance.loc[performance["Set"] == "Test", "n (pos.)"].tolist() == ["40 (20)"] * 3
 
 
 def test_performance_table_values_match_stats(predictions, thresholds, performance):
@@ -150,10 +148,9 @@ def test_performance_table_values_match_stats(predictions, thresholds, performan
     assert row["Threshold"] == f"{thresholds['DenseNet121'].value:.3f}"
 
 
-def test_threshold_source_marks_same_data(performance):
-    sources = performance.set_index(["Model", "Set"])["Threshold from"]
-    assert sources[("ResNet18", "Validation")] == "Youden index, validation set (same data)"
-    assert sources[("ResNet18", "Test")] == "Youden index, validation set"
+def test_threshold_set_is_marked_as_same_data(performance, thresholds):
+    assert set(performance["Set"]) == {"Validation*", "Test", "External test"}
+    assert "* Threshold chosen on these validation cases" in method_note(thresholds, sets=("val", "test"))
     assert performance.groupby("Model")["Threshold"].nunique().eq(1).all()  # one frozen threshold per model
 
 
@@ -181,7 +178,7 @@ def test_undefined_threshold_gives_na(predictions):
     assert all(math.isnan(t.value) for t in th.values())
     table = performance_table(one_class, th, sets=("test",))
     assert (table["Accuracy"] == "NA").all() and table["AUC (95% CI)"].str.match(CI).all()
-    assert (table["Threshold from"] == "undefined (one class in the validation set)").all()
+    assert (table["Threshold"] == "NA").all()
     assert "undefined for ResNet18, DenseNet121, Both views" in method_note(th)
 
 
@@ -195,7 +192,7 @@ def test_golden_auc_ci_against_proc(reference_dir):
     fixed = {"wfns": Threshold(2.5, "fixed", 2.5, ""), "s100b": Threshold(0.2, "fixed", 0.2, "")}
     table = performance_table(preds, fixed, sets=("test",)).set_index("Model")
     assert table.loc["s100b", "AUC (95% CI)"] == "0.731 (0.630–0.833)"
-    assert table.loc["s100b", "n"] == 113 and table.loc["s100b", "Positive"] == 41
+    assert table.loc["s100b", "n (pos.)"] == "113 (41)"
     row = delong_table(preds, set_name="test").iloc[0]
     assert (row["Model A"], row["Model B"], row["Z"], row["p"]) == ("wfns", "s100b", "2.21", "0.027")
     assert row["ΔAUC (95% CI)"] == "0.092 (0.010–0.174)"
@@ -208,8 +205,9 @@ def test_method_note_names_every_method(thresholds):
     note = method_note(thresholds, sets=("val", "test", "external"))
     assert note == ("AUC with DeLong 95% CI; proportions (accuracy, sensitivity, specificity, precision, NPV) "
                     "with Wilson 95% CI; F1 with stratified bootstrap percentile 95% CI, 2000 replicates; "
-                    "threshold: Youden index on the validation set, frozen for the test and external sets.")
-    assert method_note(thresholds).endswith("Youden index on the validation set, frozen for the other sets.")
+                    "threshold: Youden index on the validation set, frozen for the test and external sets. "
+                    "* Threshold chosen on these validation cases: their threshold metrics are optimistic.")
+    assert "Youden index on the validation set, frozen for the other sets." in method_note(thresholds)
 
 
 def test_method_note_mixed_thresholds():

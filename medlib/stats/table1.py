@@ -85,9 +85,17 @@ def _shapiro_rejects(df: pd.DataFrame, by: str, col: str) -> bool:
     return False
 
 
+def _group_order(df: pd.DataFrame, by: str) -> list[Any]:
+    """The groups present: in category order when ``by`` is categorical (e.g. train, val, test), else sorted."""
+    if isinstance(df[by].dtype, pd.CategoricalDtype):
+        present = set(df[by].dropna())
+        return [g for g in df[by].cat.categories if g in present]
+    return sorted(df[by].unique())
+
+
 def _groups(df: pd.DataFrame, by: str, col: str) -> list[tuple[Any, np.ndarray]]:
-    """Non-missing values of ``col`` per group, groups in sorted order."""
-    return [(g, sub[col].dropna().to_numpy()) for g, sub in df.groupby(by, sort=True, observed=True)]
+    """Non-missing values of ``col`` per group, groups in ``_group_order``."""
+    return [(g, df.loc[df[by] == g, col].dropna().to_numpy()) for g in _group_order(df, by)]
 
 
 # ------------------------------------------------------------------------------------------- Tests
@@ -204,11 +212,11 @@ def _continuous_facts(df: pd.DataFrame, by: str, col: str, nonnormal: bool) -> d
 
 
 def _crosstab(df: pd.DataFrame, by: str, col: str) -> pd.DataFrame:
-    """Counts, groups (sorted) x levels (category order, else sorted); missing values excluded."""
+    """Counts, groups (``_group_order``) x levels (category order, else sorted); missing values excluded."""
     table = pd.crosstab(df[by], df[col])
     if isinstance(df[col].dtype, pd.CategoricalDtype):
         table = table.reindex(columns=df[col].cat.categories, fill_value=0)
-    return table.reindex(index=sorted(df[by].unique()), fill_value=0)
+    return table.reindex(index=_group_order(df, by), fill_value=0)
 
 
 def _categorical_facts(df: pd.DataFrame, by: str, col: str) -> dict[str, Any]:
@@ -312,7 +320,7 @@ def table1(df: pd.DataFrame, *, by: str, categorical: Sequence[str] = (),
     """
     facts = table1_tests(df, by=by, categorical=categorical, continuous=continuous, nonnormal=nonnormal)
     labels = _check_labels(labels, facts["variable"].tolist())
-    groups = sorted(df[by].unique())
+    groups = _group_order(df, by)
     rows = [{"variable": "n", "level": "", "Overall": str(len(df)),
              **{str(g): str(int((df[by] == g).sum())) for g in groups}}]
     for _, fact in facts.iterrows():
