@@ -63,7 +63,11 @@ def _pixels(ds, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: DICOM file has no pixel data (SOP class "
                          f"{getattr(ds, 'SOPClassUID', 'unknown')!s}); expected an image")
     try:
-        return ds.pixel_array
+        pixels = ds.pixel_array
+        if str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR":  # indices, not intensities
+            from pydicom.pixels import apply_color_lut
+            pixels = apply_color_lut(pixels, ds)
+        return pixels
     except (NotImplementedError, RuntimeError) as err:
         syntax = ds.file_meta.get("TransferSyntaxUID", "unknown")
         name = getattr(syntax, "name", str(syntax))
@@ -74,6 +78,9 @@ def _pixels(ds, path: Path) -> np.ndarray:
 
 
 def _rescale(ds, pixels: np.ndarray) -> np.ndarray:
+    if "ModalityLUTSequence" in ds:  # a lookup table instead of slope/intercept (PS3.3 C.11.1)
+        from pydicom.pixels import apply_modality_lut
+        return apply_modality_lut(pixels, ds).astype(np.float32)
     slope = float(_find(ds, "RescaleSlope", 1.0) or 1.0)
     intercept = float(_find(ds, "RescaleIntercept", 0.0) or 0.0)
     return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
@@ -82,6 +89,8 @@ def _rescale(ds, pixels: np.ndarray) -> np.ndarray:
 def _apply_window(values: np.ndarray, center: float, width: float) -> np.ndarray:
     """Linear window as DICOM PS3.3 C.11.2.1.2 (output 0..1)."""
     width = max(float(width), 1.0)
+    if width == 1.0:  # a threshold (C.11.2.1.2.1); the linear formula would divide by zero
+        return (values > center - 0.5).astype(np.float32)
     out = (values - (center - 0.5)) / (width - 1.0) + 0.5
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
@@ -90,7 +99,8 @@ def _voi(ds, values: np.ndarray) -> tuple[np.ndarray, str]:
     from pydicom.pixels import apply_voi_lut
 
     if "VOILUTSequence" in ds:
-        out = apply_voi_lut(values, ds, prefer_lut=True).astype(np.float32)
+        # the LUT is indexed by integer modality values; pydicom warns on (and truncates) float input
+        out = apply_voi_lut(np.rint(values).astype(np.int64), ds, prefer_lut=True).astype(np.float32)
         return out, "VOI LUT from header"
     center, width = _find(ds, "WindowCenter"), _find(ds, "WindowWidth")
     if center is None or width is None:
@@ -141,7 +151,7 @@ def read_dicom(path: str | Path, *, window: tuple[float, float] | None = None,
     photometric = str(ds.get("PhotometricInterpretation", "")) or None
     if photometric == "MONOCHROME1":
         values = (values.max() + values.min() - values).astype(np.float32)
-    if values.ndim == 3 and values.shape[-1] in (3, 4) and photometric and photometric.startswith(("RGB", "YBR")):
+    if int(ds.get("SamplesPerPixel", 1)) == 3 or photometric == "PALETTE COLOR":  # colour (multi-frame too)
         values = values[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
     row, col = _spacing_2d(ds)
     if values.ndim == 3:
@@ -225,7 +235,7 @@ def read_dicom_series(folder: str | Path) -> Image:
     _check_one_series(headers, folder)
     orientation, positions = _slice_geometry(headers, folder)
     order, slice_spacing = _ordered_positions(orientation, positions, folder)
-    volume = np.stack([_rescale(headers[i], _pixels(headers[i], folder / "slice")) for i in order])
+    volume = np.stack([_rescale(headers[i], _pixels(headers[i], files[i])) for i in order])
     first = headers[order[0]]
     row, col = _spacing_2d(first)
     return Image(array=np.ascontiguousarray(volume, dtype=np.float32), spacing=(slice_spacing, row, col),

@@ -1,0 +1,211 @@
+"""Tests for medlib.preprocess: resize, normalise, window, crop to mask, and the on-disk cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import medlib.preprocess as pp
+from medlib.imaging import Image, read_image
+from medlib.preprocess import (cache_key, load_preprocessed, normalize_intensity, preprocess, preprocess_many,
+                               resize)
+
+SETTINGS = {"size": (8, 8, 8), "window": (40, 80), "crop_to_mask": False, "margin": 0.1, "normalize": "zscore"}
+
+
+def _image(array: np.ndarray, source: str = "test.nii.gz") -> Image:
+    return Image(array=array.astype(np.float32), spacing=(1.0,) * array.ndim, source=source)
+
+
+def _write_volumes(folder: Path, n: int = 3) -> list[Path]:
+    rng = np.random.default_rng(5)
+    paths = []
+    for i in range(n):
+        path = folder / f"vol{i}.nii.gz"
+        nib.save(nib.Nifti1Image(rng.normal(30, 40, (12, 10, 9)).astype(np.float32), np.diag([-1, -1, 1, 1.0])),
+                 path)
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------------------- pure functions
+@pytest.mark.parametrize("shape, size", [((40, 30), (16, 16)), ((10, 20), (32, 48)), ((6, 20, 24), (4, 8, 8)),
+                                         ((5, 7, 9), (5, 7, 9))])
+def test_resize_shapes(shape: tuple[int, ...], size: tuple[int, ...]) -> None:
+    array = np.random.default_rng(0).random(shape).astype(np.float32)
+    out = resize(array, size)
+    assert out.shape == size and out.dtype == np.float32
+    assert out.min() >= array.min() - 1e-5 and out.max() <= array.max() + 1e-5  # interpolation stays in range
+
+
+def test_resize_constant_stays_constant() -> None:
+    np.testing.assert_allclose(resize(np.full((50, 70), 3.0, np.float32), (7, 9)), 3.0, rtol=1e-6)
+    np.testing.assert_allclose(resize(np.full((6, 8, 10), -2.0, np.float32), (3, 4, 5)), -2.0, rtol=1e-6)
+
+
+def test_normalize_intensity() -> None:
+    array = np.random.default_rng(1).normal(100, 20, (30, 30)).astype(np.float32)
+    z = normalize_intensity(array, "zscore")
+    assert z.mean() == pytest.approx(0, abs=1e-5) and z.std() == pytest.approx(1, abs=1e-5)
+    m = normalize_intensity(array, "minmax")
+    assert m.min() == 0.0 and m.max() == pytest.approx(1.0)
+    np.testing.assert_array_equal(normalize_intensity(array, "none"), array)
+    np.testing.assert_array_equal(normalize_intensity(np.full((3, 3), 7.0, np.float32), "zscore"), 0.0)
+    np.testing.assert_array_equal(normalize_intensity(np.full((3, 3), 7.0, np.float32), "minmax"), 0.0)
+    with pytest.raises(ValueError, match=r"normalize must be 'zscore', 'minmax' or 'none'; got 'l2'"):
+        normalize_intensity(array, "l2")  # type: ignore[arg-type]
+
+
+def test_window_clips_before_normalising() -> None:
+    array = np.linspace(-1000, 1000, 64 * 64, dtype=np.float32).reshape(64, 64)
+    out = preprocess(_image(array), size=(64, 64), window=(40, 80), normalize="none")
+    assert out.min() == 0.0 and out.max() == 80.0
+    np.testing.assert_array_equal(out, np.clip(array, 0, 80))
+    scaled = preprocess(_image(array), size=(64, 64), window=(40, 80), normalize="minmax")
+    assert scaled.min() == 0.0 and scaled.max() == 1.0
+
+
+def test_crop_to_mask_fills_the_output_with_the_roi() -> None:
+    array = np.zeros((100, 100), np.float32)
+    array[40:60, 30:50] = 1000.0
+    mask = np.zeros_like(array)
+    mask[40:60, 30:50] = 1
+    out = preprocess(_image(array), size=(16, 16), mask=mask, crop_to_mask=True, margin=0.0, normalize="none")
+    np.testing.assert_allclose(out, 1000.0, rtol=1e-5)  # the bright square fills the output
+    whole = preprocess(_image(array), size=(16, 16), normalize="none")
+    assert (whole > 500).mean() < 0.1  # without cropping it is a small part
+    padded = preprocess(_image(array), size=(24, 24), mask=mask, crop_to_mask=True, margin=0.5, normalize="none")
+    # margin 0.5 of a 20-pixel box adds 10 pixels each side: the square is the central half of each axis
+    assert padded[12, 12] == pytest.approx(1000.0) and padded[0, 0] == pytest.approx(0.0)
+    assert (padded > 500).mean() == pytest.approx(0.25, abs=0.05)
+
+
+def test_crop_to_mask_in_3d_clamps_at_the_border() -> None:
+    array = np.zeros((10, 20, 20), np.float32)
+    array[0:3, 0:5, 15:20] = 50.0
+    mask = (array > 0).astype(np.float32)
+    out = preprocess(_image(array), size=(3, 5, 5), mask=mask, crop_to_mask=True, margin=1.0, normalize="none")
+    assert out.shape == (3, 5, 5) and out.max() == pytest.approx(50.0)
+
+
+def test_mask_errors() -> None:
+    image = _image(np.ones((10, 10)), source="case7.png")
+    with pytest.raises(ValueError, match=r"case7\.png: the mask is empty; cannot crop to it"):
+        preprocess(image, size=(4, 4), mask=np.zeros((10, 10)), crop_to_mask=True)
+    with pytest.raises(ValueError, match=r"case7\.png: image\.crop_to_mask is set but the case has no mask"):
+        preprocess(image, size=(4, 4), crop_to_mask=True)
+    with pytest.raises(ValueError, match=r"case7\.png: mask shape \(10, 11\) differs from image shape \(10, 10\)"):
+        preprocess(image, size=(4, 4), mask=np.ones((10, 11)), crop_to_mask=True)
+
+
+def test_dimension_mismatch() -> None:
+    with pytest.raises(ValueError, match=r"case\.png: image has 2 dimensions \(10, 10\), but image\.size \[4, 4, 4\] "
+                                         r"has 3; use \(H, W\) for 2D images"):
+        preprocess(_image(np.ones((10, 10)), source="case.png"), size=(4, 4, 4))
+
+
+def test_inputs_are_not_mutated() -> None:
+    array = np.random.default_rng(2).normal(0, 300, (20, 20)).astype(np.float32)
+    mask = np.zeros((20, 20), np.float32)
+    mask[5:10, 5:10] = 1
+    image = _image(array)
+    before, mask_before = image.array.copy(), mask.copy()
+    for size in ((20, 20), (8, 8)):  # same size too: resize may not return the caller's array
+        out = preprocess(image, size=size, mask=mask, crop_to_mask=size == (8, 8), window=(0, 100))
+        out += 1
+    np.testing.assert_array_equal(image.array, before)
+    np.testing.assert_array_equal(mask, mask_before)
+
+
+# --------------------------------------------------------------------------------------------------- cache
+def test_cache_hit_does_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (path,) = _write_volumes(tmp_path, 1)
+    calls = []
+
+    def counting(p, **kwargs):
+        calls.append(Path(p))
+        return read_image(p, **kwargs)
+
+    monkeypatch.setattr(pp, "read_image", counting)
+    first = load_preprocessed(path, SETTINGS, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1 and first.shape == (8, 8, 8)
+    second = load_preprocessed(path, SETTINGS, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, pp.compute_preprocessed(path, SETTINGS))
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert len(files) == 1 and files[0].suffix == ".npy" and not files[0].name.startswith(".")
+    assert files[0].stem == cache_key(path, SETTINGS)
+
+
+def test_cache_key_changes_with_settings_and_file(tmp_path: Path) -> None:
+    (path,) = _write_volumes(tmp_path, 1)
+    key = cache_key(path, SETTINGS)
+    assert key == cache_key(path, {**SETTINGS, "size": [8, 8, 8]})  # tuple or list: same settings
+    assert key == cache_key(str(path), dict(reversed(list(SETTINGS.items()))))
+    for change in ({"size": (8, 8, 4)}, {"window": None}, {"normalize": "minmax"}, {"margin": 0.2}):
+        assert cache_key(path, {**SETTINGS, **change}) != key, change
+    assert cache_key(path, SETTINGS, mask_path=path) != key
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    assert cache_key(path, SETTINGS) != key
+
+
+def test_touched_file_is_recomputed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (path,) = _write_volumes(tmp_path, 1)
+    load_preprocessed(path, SETTINGS, cache_dir=tmp_path / "cache")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    calls = []
+    monkeypatch.setattr(pp, "read_image", lambda p, **kw: calls.append(p) or read_image(p, **kw))
+    load_preprocessed(path, SETTINGS, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+
+
+@pytest.mark.parametrize("damage", [b"", b"garbage that is not an npy file", "truncate"])
+def test_corrupted_cache_entry_is_recomputed(tmp_path: Path, damage: bytes | str) -> None:
+    (path,) = _write_volumes(tmp_path, 1)
+    good = load_preprocessed(path, SETTINGS, cache_dir=tmp_path / "cache")
+    (entry,) = (tmp_path / "cache").rglob("*.npy")
+    entry.write_bytes(entry.read_bytes()[:150] if damage == "truncate" else damage)
+    again = load_preprocessed(path, SETTINGS, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again, good)
+    np.testing.assert_array_equal(np.load(entry), good)  # rewritten
+
+
+def test_settings_are_checked(tmp_path: Path) -> None:
+    (path,) = _write_volumes(tmp_path, 1)
+    with pytest.raises(ValueError, match=r"preprocessing settings must hold .*got \['interp', 'size'\]"):
+        load_preprocessed(path, {"size": (4, 4, 4), "interp": "cubic"}, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"\('size' required\); got \['normalize'\]"):
+        load_preprocessed(path, {"normalize": "none"}, cache_dir=tmp_path)
+
+
+def test_crop_uses_the_mask_file_in_the_key(tmp_path: Path) -> None:
+    (path,) = _write_volumes(tmp_path, 1)
+    mask = np.zeros((12, 10, 9), np.uint8)
+    mask[2:6, 3:7, 1:5] = 1
+    mask_path = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(mask, np.diag([-1, -1, 1, 1.0])), mask_path)
+    settings = {**SETTINGS, "crop_to_mask": True, "size": (4, 4, 4)}
+    cropped = load_preprocessed(path, settings, cache_dir=tmp_path / "cache", mask_path=mask_path)
+    direct = preprocess(read_image(path), mask=read_image(mask_path).array, **settings)
+    np.testing.assert_array_equal(cropped, direct)
+    with pytest.raises(ValueError, match=r"vol0\.nii\.gz: image\.crop_to_mask is set but the case has no mask"):
+        load_preprocessed(path, settings, cache_dir=tmp_path / "cache")
+
+
+def test_preprocess_many_parallel_equals_serial(tmp_path: Path) -> None:
+    paths = _write_volumes(tmp_path, 3)
+    serial = preprocess_many(paths, SETTINGS, cache_dir=tmp_path / "c1", workers=1)
+    parallel = preprocess_many(paths, SETTINGS, cache_dir=tmp_path / "c2", workers=2)
+    assert serial.shape == (3, 8, 8, 8)
+    np.testing.assert_array_equal(serial, parallel)
+    assert len(list((tmp_path / "c2").rglob("*.npy"))) == 3
+    with pytest.raises(ValueError, match=r"mask_paths has 1 entries for 3 images"):
+        preprocess_many(paths, SETTINGS, cache_dir=tmp_path / "c1", mask_paths=[None])
