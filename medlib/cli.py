@@ -1,4 +1,4 @@
-"""The ``medlib`` command: ``synth``, ``run``, ``render``, ``demo``, ``bench``.
+"""The ``medlib`` command: ``synth``, ``run``, ``sweep``, ``render``, ``demo``, ``bench``.
 
 Errors print one line and exit non-zero; ``--debug`` shows the traceback.
 """
@@ -33,6 +33,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
                        resume=args.resume or "", reports_dir=args.reports)
     print(f"{result.study}: {result.report} ({result.seconds:.0f} s)")
     return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from medlib.sweep import load_sweep, run_sweep, write_summary
+
+    sweep = load_sweep(args.grid)
+    if sweep.study != args.study:
+        raise ValueError(f"{args.grid} is a sweep of study {sweep.study!r}, not {args.study!r}")
+    out = Path(args.out) / sweep.study / sweep.name
+    status = run_sweep(sweep, out, scheduler=args.scheduler, workers=args.workers)
+    page = write_summary(sweep, out, Path(args.reports))
+    failed = status[status["status"] != "done"]
+    print(f"{len(status) - len(failed)} of {len(status)} runs done; summary: {page}")
+    for _, row in failed.iterrows():
+        print(f"  {row['config_id']}: {row['status']} {row['error']}")
+    return 0 if failed.empty else 1
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -106,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoints")
     p.add_argument("--reports", default="reports")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("sweep", help="run a grid of configurations on Dask and aggregate them")
+    p.add_argument("study")
+    p.add_argument("--grid", required=True, help="grid YAML (see medlib/sweep.py)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    p.add_argument("--out", default="sweeps")
+    p.add_argument("--reports", default="reports")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("render", help="render executed notebooks into the HTML site and PDFs")
     p.add_argument("--reports", default="reports")

@@ -156,9 +156,9 @@ def _targets(n: int, ratios: Sequence[float]) -> np.ndarray:
 
 
 def _assign_groups(groups: pd.DataFrame, ratios: Sequence[float], rng: np.random.Generator,
-                   stratify: bool) -> dict[str, str]:
+                   stratify: bool, names: Sequence[str] = ("train", "val", "test")) -> dict[str, str]:
     """Greedy patient assignment: shuffled patients go to the set furthest below its target."""
-    names = ["train", "val", "test"][: len(ratios)]
+    names = list(names)[: len(ratios)]
     strata = groups["stratum"].unique() if stratify else [None]
     assignment: dict[str, str] = {}
     for stratum in sorted(strata, key=str):
@@ -175,7 +175,7 @@ def _assign_groups(groups: pd.DataFrame, ratios: Sequence[float], rng: np.random
 
 
 def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.7, 0.3, 0.0), seed: int = 0,
-                 stratify: bool = True, group: str = "patient_id") -> pd.DataFrame:
+                 stratify: bool = True, group: str = "patient_id", folds: int = 0, fold: int = 0) -> pd.DataFrame:
     """Split cases into train/val/test by patient, stratified by label; external cases are kept apart.
 
     A patient whose cases have different labels is stratified by the label of most of its cases.
@@ -186,6 +186,10 @@ def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.
         seed: the split is deterministic for a seed.
         stratify: keep each set's class proportion close to the cohort's.
         group: the column whose values never span two sets.
+        folds: ``k > 1`` for grouped, stratified k-fold cross-validation: the internal cohort is cut into k
+            folds of patients; fold ``fold`` is the test set and the rest is split train/val by the ratio of
+            ``ratios[0]`` to ``ratios[1]``. The same seed gives the same folds for every ``fold``.
+        fold: the test fold, ``0 <= fold < folds``.
 
     Returns:
         DataFrame with case_id, patient_id (the group), y, set; ``split.attrs["hash"]`` is its content hash.
@@ -197,10 +201,20 @@ def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.
     if len(ratios) not in (2, 3) or any(r < 0 for r in ratios) or sum(ratios) <= 0 or ratios[0] <= 0:
         raise ValueError(f"split.ratios must be 2 or 3 non-negative fractions (train, val[, test]) with "
                          f"train > 0; got {list(ratios)}")
+    if folds and not (folds > 1 and 0 <= fold < folds):
+        raise ValueError(f"split.folds must be > 1 and split.fold in 0..folds-1; got folds={folds}, fold={fold}")
     external = table["set"].eq("external") if "set" in table else pd.Series(False, index=table.index)
     internal = table[~external]
     groups = internal.groupby(group).agg(size=("y", "size"), stratum=("y", lambda s: int(s.mean() >= 0.5)))
-    assignment = _assign_groups(groups, ratios, np.random.default_rng(seed), stratify)
+    rng = np.random.default_rng(seed)
+    if folds:
+        fold_of = _assign_groups(groups, [1.0] * folds, rng, stratify, names=[str(k) for k in range(folds)])
+        rest = groups[[fold_of[g] != str(fold) for g in groups.index]]
+        assignment = _assign_groups(rest, list(ratios[:2]), rng, stratify)
+        assignment.update({g: "test" for g in groups.index if fold_of[g] == str(fold)})
+        ratios = (*ratios[:2], 1.0 / folds)
+    else:
+        assignment = _assign_groups(groups, ratios, rng, stratify)
     split = pd.DataFrame({"case_id": table["case_id"], "patient_id": table[group], "y": table["y"]})
     split["set"] = np.where(external, "external", table[group].map(assignment))
     _check_classes_present(split, ratios)

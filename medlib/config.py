@@ -47,6 +47,8 @@ class SplitConfig:
     stratify: bool = True                  # keep the class ratio in every set
     group: str = "patient_id"              # column whose values never span two sets
     split_file: str | None = None          # a split CSV (case_id, set) to use instead of a random split
+    folds: int = 0                         # k > 1: grouped, stratified k-fold; fold `fold` is the test set
+    fold: int = 0                          # which fold is the test set (0 .. folds-1)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ STUDIES = ("nec", "onfh", "ich", "glioma", "medmnist")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]*$")
 
 
+class StudyFailed(RuntimeError):
+    """A cell of the study notebook raised; the message carries the notebook's error."""
+
+
 @dataclass(frozen=True)
 class StudyRun:
     """What ``run_study`` produced."""
@@ -60,7 +64,8 @@ def run_study(study: str, *, params: str | Path | None = None, overrides: Sequen
 
     Raises:
         ConfigError: the params or overrides do not match the schema (nothing is executed).
-        papermill.PapermillExecutionError: a cell failed; the partial notebook is kept as ``*.failed.ipynb``.
+        StudyFailed: a cell failed (its error in the message); the partial notebook is kept as
+            ``reports/<study>.failed.ipynb``.
     """
     import papermill as pm
 
@@ -81,8 +86,13 @@ def run_study(study: str, *, params: str | Path | None = None, overrides: Sequen
         pm.execute_notebook(str(source), tmp, parameters={
             "config_path": str(params_path), "overrides": list(overrides), "run_id": run_id, "resume": resume},
             cwd=str(root), kernel_name=kernel, progress_bar=False, log_output=log_output)
-    except Exception:
-        os.replace(tmp, out_dir / f"{study}.failed.ipynb")
+    except pm.PapermillExecutionError as err:
+        failed = out_dir / f"{study}.failed.ipynb"
+        os.replace(tmp, failed)
+        raise StudyFailed(f"{study}: {err.ename}: {err.evalue} (cell {err.exec_count}; the partial notebook is "
+                          f"{failed})") from err
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
         raise
     os.replace(tmp, target)
     return StudyRun(study=study, params=params_path, report=target, seconds=time.perf_counter() - start)

@@ -153,3 +153,25 @@ def test_user_split_is_checked_for_leakage(tmp_path):
     user["set"] = ["train", "train", "val", "val", "test", "test"]
     user.to_csv(tmp_path / "split.csv", index=False)
     assert len(read_split(tmp_path / "split.csv", cohort)) == 6
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grouped_stratified_kfold(seed):
+    rng = np.random.default_rng(seed)
+    table = fake_table(150, bilateral=0.3, prevalence=0.35, rng=rng, n_external=4)
+    splits = [split_cohort(table, ratios=(0.8, 0.2), seed=seed, folds=5, fold=k) for k in range(5)]
+    tests = [set(s.loc[s["set"] == "test", "case_id"]) for s in splits]
+    internal = set(table.loc[table["set"] != "external", "case_id"])
+    assert set().union(*tests) == internal                      # every internal case is tested once
+    assert sum(len(t) for t in tests) == len(internal)           # ... and only once
+    for s in splits:
+        assert_disjoint(s)
+        assert (s.loc[s["case_id"].str.startswith("e"), "set"] == "external").all()
+        test = s[s["set"] == "test"]
+        assert abs(test["y"].mean() - table.loc[table["set"] != "external", "y"].mean()) < 0.08
+
+
+def test_bad_fold():
+    table = fake_table(30, 0.0, 0.5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="split.folds must be > 1"):
+        split_cohort(table, folds=5, fold=5)
