@@ -89,7 +89,7 @@ def test_crop_to_mask_in_3d_clamps_at_the_border() -> None:
     array[0:3, 0:5, 15:20] = 50.0
     mask = (array > 0).astype(np.float32)
     out = preprocess(_image(array), size=(3, 5, 5), mask=mask, crop_to_mask=True, margin=1.0, normalize="none")
-    assert out.shape == (3, 5, 5) and out.max() == pytest.approx(50.0)
+    assert out.shape == (3, 5, 5) and out.max() == pytest.approx(50.0, rel=1e-3)
 
 
 def test_mask_errors() -> None:
@@ -209,3 +209,114 @@ def test_preprocess_many_parallel_equals_serial(tmp_path: Path) -> None:
     assert len(list((tmp_path / "c2").rglob("*.npy"))) == 3
     with pytest.raises(ValueError, match=r"mask_paths has 1 entries for 3 images"):
         preprocess_many(paths, SETTINGS, cache_dir=tmp_path / "c1", mask_paths=[None])
+
+
+# ------------------------------------------------------------------------------------ spacing, antialiasing
+def test_target_spacing_keeps_millimetres_and_pads_with_background() -> None:
+    array = np.zeros((40, 60), np.float32)
+    array[10:30, 20:40] = 100.0  # a 20 x 20 pixel square = 10 x 10 mm at 0.5 mm
+    image = Image(array=array, spacing=(0.5, 0.5), source="half_mm.png")
+    out = preprocess(image, size=(32, 32), spacing=(1.0, 1.0), normalize="none")
+    # resampled to 20 x 30 pixels of 1 mm, then padded (rows) and cropped (columns) around the centre
+    assert out.shape == (32, 32)
+    bright = out > 50
+    rows, cols = np.nonzero(bright)
+    assert bright.sum() == pytest.approx(100, abs=12)  # 10 x 10 mm at 1 mm per pixel
+    assert (rows.min() + rows.max()) / 2 == pytest.approx(15.5, abs=1)  # centred
+    assert (cols.min() + cols.max()) / 2 == pytest.approx(15.5, abs=1)
+    assert out[0, 0] == 0.0 and out[-1, -1] == 0.0  # padding = the image's minimum (background)
+    coarse = preprocess(Image(array=array, spacing=(1.0, 1.0), source="one_mm.png"), size=(32, 32),
+                        spacing=(1.0, 1.0), normalize="none")
+    assert (coarse > 50).sum() == pytest.approx(4 * bright.sum(), rel=0.15)  # same pixels, twice the size in mm
+
+
+def test_target_spacing_in_3d_and_errors() -> None:
+    volume = np.random.default_rng(4).normal(0, 1, (10, 20, 20)).astype(np.float32)
+    image = Image(array=volume, spacing=(3.0, 0.5, 0.5), source="ct_series")
+    out = preprocess(image, size=(30, 10, 10), spacing=(1.0, 1.0, 1.0), normalize="none")
+    assert out.shape == (30, 10, 10)  # 10 slices of 3 mm = 30 slices of 1 mm; 20 x 0.5 mm = 10 pixels of 1 mm
+    with pytest.raises(ValueError, match=r"spacing must give one positive spacing in mm per axis; got \[1\.0, 1\.0\]"):
+        preprocess(image, size=(30, 10, 10), spacing=(1.0, 1.0))
+    with pytest.raises(ValueError, match=r"ct_series: window width must be > 0; got 0"):
+        preprocess(image, size=(30, 10, 10), window=(40, 0))
+
+
+def test_downsampling_is_antialiased() -> None:
+    """White noise shrunk 6x per axis: averaging ~6^3 voxels leaves SD ~ 1/sqrt(216) = 0.07; plain trilinear
+    interpolation samples 8 voxels and leaves SD ~ 0.35, i.e. noise that aliases into the small image."""
+    import torch
+    import torch.nn.functional as F
+
+    noise = np.random.default_rng(0).normal(0, 1, (48, 48, 48)).astype(np.float32)
+    plain = F.interpolate(torch.from_numpy(noise)[None, None], size=(8, 8, 8), mode="trilinear")[0, 0].numpy()
+    assert resize(noise, (8, 8, 8)).std() < 0.1 < 0.3 < plain.std()
+    assert resize(noise[0], (8, 8)).std() < 0.2  # 2D: torch's antialiased bilinear (box ideal 1/6)
+    np.testing.assert_allclose(resize(noise, (8, 96, 24)).shape, (8, 96, 24))  # mixed shrink and enlarge
+
+
+def test_resize_rejects_bad_sizes() -> None:
+    with pytest.raises(ValueError, match=r"size must give one positive length per axis .*got size \(4, 0\)"):
+        resize(np.ones((5, 5), np.float32), (4, 0))
+
+
+# -------------------------------------------------------------------------------------- cache, with DICOM
+def _ct_small() -> Path:
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("CT_small.dcm", download=False)
+    assert path is not None, "CT_small.dcm not found: install pydicom-data"
+    return Path(path)
+
+
+def test_cache_hit_decodes_no_dicom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pydicom
+
+    source = tmp_path / "ct.dcm"
+    source.write_bytes(_ct_small().read_bytes())
+    calls = []
+    original = pydicom.dcmread
+    monkeypatch.setattr(pydicom, "dcmread", lambda *a, **kw: calls.append(a[0]) or original(*a, **kw))
+    settings = {"size": (16, 16), "window": (40, 400), "crop_to_mask": False, "margin": 0.1, "normalize": "minmax"}
+    first = load_preprocessed(source, settings, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1 and first.shape == (16, 16) and first.dtype == np.float32
+    second = load_preprocessed(source, settings, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1  # read from the .npy; pydicom not called
+    np.testing.assert_array_equal(first, second)
+    second += 1  # the caller owns what it gets
+    np.testing.assert_array_equal(load_preprocessed(source, settings, cache_dir=tmp_path / "cache"), first)
+
+
+def test_cache_of_a_dicom_with_identifiers_holds_only_numbers(tmp_path: Path) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(_ct_small())
+    ds.PatientName, ds.PatientID, ds.InstitutionName = "DOE^PLANTED", "PID-PLANTED-1", "PLANTED HOSPITAL"
+    ds.save_as(tmp_path / "named.dcm")
+    load_preprocessed(tmp_path / "named.dcm", {"size": (8, 8)}, cache_dir=tmp_path / "cache")
+    (entry,) = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    raw = entry.read_bytes()
+    for value in ("PLANTED", str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), "named"):
+        assert value.encode() not in raw
+    loaded = np.load(entry, allow_pickle=False)  # a plain array: no pickled objects
+    assert loaded.dtype == np.float32 and loaded.shape == (8, 8)
+
+
+def test_cache_key_with_numpy_settings_and_a_folder(tmp_path: Path) -> None:
+    (path,) = _write_volumes(tmp_path, 1)
+    plain = cache_key(path, {"size": (8, 8, 8), "margin": 0.1})
+    assert cache_key(path, {"size": np.array([8, 8, 8]), "margin": np.float64(0.1)}) == plain
+    assert cache_key(path, {"size": (8, 8, 8), "margin": 0.1, "spacing": None}) == plain
+    assert cache_key(path, {"size": (8, 8, 8), "margin": 0.1, "spacing": (1, 1, 1)}) != plain
+    with pytest.raises(TypeError, match=r"preprocessing setting value .* of type object is not JSON-serialisable"):
+        cache_key(path, {"size": object()})
+    folder = tmp_path / "series"
+    folder.mkdir()
+    (folder / "a.dcm").write_bytes(b"1")
+    before = cache_key(folder, {"size": (8, 8, 8)})
+    (folder / "b.dcm").write_bytes(b"2")  # a slice added to a series folder changes the key
+    assert cache_key(folder, {"size": (8, 8, 8)}) != before
+
+
+def test_preprocess_many_needs_paths(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"paths is empty; expected at least one image"):
+        preprocess_many([], SETTINGS, cache_dir=tmp_path)

@@ -1,4 +1,9 @@
-"""PNG/JPEG/TIFF radiographs (8 or 16 bit). RGB is converted to grey with ITU-R 601-2 luma weights."""
+"""PNG/JPEG/TIFF radiographs (8 or 16 bit grey).
+
+Colour is converted to grey with Pillow's ``convert("L")``, the ITU-R 601-2 luma rule
+L = R * 299/1000 + G * 587/1000 + B * 114/1000 (alpha dropped; palette images through their palette), the same
+weights ``read_dicom`` uses for colour DICOM. 16-bit grey keeps its values (0..65535).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,12 @@ from medlib.imaging.image import Image
 
 def read_png(path: str | Path) -> Image:
     """Read a 2D image as float32 (H, W), spacing (1.0, 1.0) as the file carries none.
+
+    Args:
+        path: a PNG, JPEG, TIFF or BMP file.
+
+    Returns:
+        An ``Image`` with ``meta`` holding the format, Pillow's mode and the bit depth (8 or 16).
 
     Raises:
         ValueError: unreadable file, naming it.

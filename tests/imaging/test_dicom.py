@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import warnings
 from pathlib import Path
@@ -12,10 +13,11 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, apply_windowing
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from medlib import synth
+from medlib.imaging import dicom as dicom_module
 from medlib.imaging import read_dicom, read_dicom_series, read_image
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -67,8 +69,10 @@ def test_cr_monochrome1_is_inverted_so_high_is_bright() -> None:
     # bone is dark in the stored MONOCHROME1 values and bright after reading
     assert np.corrcoef(image.array.ravel(), stored.ravel())[0, 1] < -0.99
     windowed = _window(stored, float(ds.WindowCenter), float(ds.WindowWidth))
-    np.testing.assert_allclose(image.array, windowed.max() + windowed.min() - windowed, atol=1e-5)
-    assert image.meta["window_used"] == "header window 15000/30000"
+    # PS3.3 C.7.6.3.1.2: in MONOCHROME1 the minimum is white, so the windowed 0..1 value v displays as 1 - v;
+    # a data-dependent inversion (max + min - v) would shift every image by its own offset
+    np.testing.assert_allclose(image.array, 1.0 - windowed, atol=1e-5)
+    assert image.meta["window_used"] == "header window 15000/30000" and image.meta["inverted"] == "1 - v (windowed)"
     assert image.spacing == (1.0, 1.0)  # the file stores PixelSpacing 0\0: fall back to 1 mm
 
 
@@ -113,7 +117,16 @@ def test_enhanced_ct_rescale_comes_from_functional_groups() -> None:
     item = transform.PixelValueTransformationSequence[0]
     image = read_image(_testfile("eCT_Supplemental.dcm"))
     assert image.array.shape == (2, 512, 512) and image.modality == "CT"
-    np.testing.assert_allclose(image.array, ds.pixel_array * float(item.RescaleSlope) + float(item.RescaleIntercept))
+    # frames sorted along the slice normal (row x column cosines), as a series is
+    iop = np.array([float(v) for v in groups.PlaneOrientationSequence[0].ImageOrientationPatient])
+    along = [float(np.dot([float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient],
+                          np.cross(iop[:3], iop[3:]))) for f in ds.PerFrameFunctionalGroupsSequence]
+    order = np.argsort(along)
+    assert order.tolist() == [1, 0]  # the file stores them the other way round
+    hu = ds.pixel_array * float(item.RescaleSlope) + float(item.RescaleIntercept)
+    np.testing.assert_allclose(image.array, hu[order])
+    assert image.spacing[0] == pytest.approx(abs(along[1] - along[0])) == 10.0
+    assert image.meta["slice_spacing_from"] == "frame positions"
     assert image.array.min() == pytest.approx(-1024)  # air
     assert image.array.max() < 3072
     assert image.spacing[1:] == pytest.approx((0.388672, 0.388672))
@@ -135,8 +148,31 @@ def test_voi_lut_matches_pydicom_without_warnings() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         image = read_dicom(_testfile("vlut_04.dcm"), apply_voi=True)
-    np.testing.assert_array_equal(image.array, apply_voi_lut(ds.pixel_array, ds))
-    assert image.meta["window_used"] == "VOI LUT from header"
+    bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])  # output scaled to 0..1 like every window
+    np.testing.assert_allclose(image.array, apply_voi_lut(ds.pixel_array, ds) / (2**bits - 1), rtol=1e-6)
+    assert image.array.max() <= 1.0 and image.meta["window_used"] == "VOI LUT from header"
+
+
+@pytest.mark.parametrize("function", ["LINEAR", "LINEAR_EXACT", "SIGMOID"])
+def test_header_voi_functions_match_pydicom(tmp_path: Path, function: str) -> None:
+    """A header window with each VOI LUT function equals pydicom's apply_windowing, rescaled to 0..1."""
+    ds = _raw("CT_small.dcm")
+    ds.Modality, ds.WindowCenter, ds.WindowWidth, ds.VOILUTFunction = "DX", 40, 350, function
+    ds.save_as(tmp_path / "dx.dcm")
+    image = read_dicom(tmp_path / "dx.dcm")
+    hu = apply_modality_lut(ds.pixel_array, ds)
+    with np.errstate(over="ignore"):  # pydicom's sigmoid overflows harmlessly far from the centre
+        lo, hi = apply_windowing(np.array([-1e9, 1e9]), ds)  # pydicom maps to the stored range, not 0..1
+    np.testing.assert_allclose(image.array, (apply_windowing(hu, ds) - lo) / (hi - lo), atol=1e-5)
+    assert image.meta["window_used"] == "header window 40/350" + ("" if function == "LINEAR" else f" {function}")
+    assert 0.2 < image.array.mean() < 0.8
+
+
+@pytest.mark.parametrize("window, message", [((40,), r"window must be \(center, width\), two numbers"),
+                                             ((40, 0), r"a LINEAR window needs a width >= 1; got 0")])
+def test_bad_window_override(window: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        read_dicom(_testfile("CT_small.dcm"), window=window)
 
 
 def test_modality_lut_sequence_is_applied() -> None:
@@ -186,36 +222,100 @@ def test_chest_radiographs_load(reference_dir: Path, name: str, syntax: str) -> 
 
 
 # ------------------------------------------------------------------------------------------ no identifiers
+PLANTED = {"PatientName": "DOE^JANE^PLANTED", "PatientID": "PID-987654", "PatientBirthDate": "19020304",
+           "PatientAddress": "12 PLANTED LANE", "InstitutionName": "ST PLANTED INFIRMARY",
+           "InstitutionAddress": "1 HOSPITAL RD PLANTEDTOWN", "AccessionNumber": "ACC-123456",
+           "ReferringPhysicianName": "WHO^PLANTED", "OperatorsName": "OPERATOR^PLANTED", "StationName": "STN-PLANTED",
+           "StudyDate": "19990203", "SeriesDate": "19990204", "AcquisitionDate": "19990205", "StudyTime": "101112",
+           "StudyID": "STUDY-PLANTED-7", "DeviceSerialNumber": "SN-PLANTED-42",
+           "StudyDescription": "FOLLOW-UP JANE DOE", "SeriesDescription": "HEAD FOR DOE JANE"}
+# the keys read_dicom may put in Image.meta: the allow-list plus the reader's own technical entries
+META_KEYS = {k.lower() for k in dicom_module.TECHNICAL_TAGS} | {
+    "transfer_syntax", "window_used", "inverted", "frames", "slice_spacing_from", "orientation", "slices",
+    "skipped_files"}
+
+
+def _image_texts(image) -> list[str]:
+    """Every text an Image can show: repr, str, the default dataclass repr, each field, each meta key and value."""
+    fields = {f.name: getattr(image, f.name) for f in dataclasses.fields(image) if f.name != "array"}
+    return [repr(image), str(image), repr(fields), repr(image.meta), *map(str, image.meta),
+            *map(str, image.meta.values()), str(image.modality), str(image.photometric), image.source]
+
+
 def _assert_no_identifiers(image, planted: list[str]) -> None:
-    texts = [repr(image), str(image.meta), *map(str, image.meta.values()), *map(str, image.meta)]
-    for text in texts:
+    assert set(image.meta) <= META_KEYS, f"meta keys outside the allow-list: {set(image.meta) - META_KEYS}"
+    for text in _image_texts(image):
         for value in planted:
-            assert value.lower() not in text.lower(), f"identifier {value!r} leaked into {text!r}"
+            for form in {value, value.replace("^", " ")}:
+                assert form.lower() not in text.lower(), f"identifier {value!r} leaked into {text!r}"
 
 
-def test_handwritten_dicom_identifiers_are_not_returned(tmp_path: Path) -> None:
-    planted = {"PatientName": "DOE^JANE^PLANTED", "PatientID": "PID-987654", "PatientBirthDate": "19020304",
-               "InstitutionName": "ST PLANTED INFIRMARY", "AccessionNumber": "ACC-123456",
-               "ReferringPhysicianName": "WHO^PLANTED"}
+def _planted_dataset(rows: int = 8, frames: int = 1) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
-    for keyword, value in planted.items():
+    for keyword, value in PLANTED.items():
         setattr(ds, keyword, value)
+    ds.add_new(0x00091010, "LO", "PRIVATE PLANTED NOTE")  # a private tag
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.Rows, ds.Columns, ds.SamplesPerPixel = "CT", 8, 8, 1
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.Modality, ds.Rows, ds.Columns, ds.SamplesPerPixel = "CT", rows, rows, 1
     ds.PhotometricInterpretation, ds.BitsAllocated, ds.BitsStored, ds.HighBit = "MONOCHROME2", 16, 16, 15
-    ds.PixelRepresentation, ds.PixelData = 0, np.arange(64, dtype=np.uint16).tobytes()
+    ds.RescaleSlope, ds.RescaleIntercept, ds.Manufacturer = 1, -1024, "ACME"
+    ds.PixelRepresentation = 0
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.PixelData = np.arange(frames * rows * rows, dtype=np.uint16).tobytes()
+    return ds
+
+
+def _uids(ds: Dataset) -> list[str]:
+    return [str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.FrameOfReferenceUID)]
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_planted_identifiers_are_not_returned(tmp_path: Path, frames: int) -> None:
+    ds = _planted_dataset(frames=frames)
     path = tmp_path / "planted.dcm"
     ds.save_as(path, enforce_file_format=True)
-    image = read_image(path)
-    np.testing.assert_array_equal(image.array, np.arange(64).reshape(8, 8))
-    uids = [ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID]
-    _assert_no_identifiers(image, [*planted.values(), *uids, "DOE JANE"])
+    assert pydicom.dcmread(path).PatientID == "PID-987654"  # they are in the file, to be stripped
+    for image in (read_image(path), read_dicom(path, window=(40, 400)), read_dicom(path, apply_voi=True)):
+        expected = np.arange(frames * 64).reshape((frames, 8, 8) if frames > 1 else (8, 8)) - 1024
+        if image.meta["window_used"] == "none":
+            np.testing.assert_array_equal(image.array, expected)
+        assert image.meta["manufacturer"] == "ACME" and image.meta["rows"] == "8"  # technical tags do come through
+        _assert_no_identifiers(image, [*PLANTED.values(), "PRIVATE PLANTED NOTE", *_uids(ds)])
+
+
+def test_planted_identifiers_not_in_a_series_or_error_messages(tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    series_uid, frame_uid = generate_uid(), generate_uid()
+    planted = [*PLANTED.values(), "PRIVATE PLANTED NOTE", series_uid, frame_uid]
+    for k in range(4):
+        ds = _planted_dataset()
+        ds.SeriesInstanceUID, ds.FrameOfReferenceUID = series_uid, frame_uid
+        ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0, 0, 2.5 * k]
+        ds.PixelSpacing = [0.5, 0.5]
+        ds.save_as(folder / f"{k}.dcm", enforce_file_format=True)
+        planted.append(str(ds.SOPInstanceUID))
+    image = read_image(folder)
+    assert image.array.shape == (4, 8, 8) and image.spacing == pytest.approx((2.5, 0.5, 0.5))
+    _assert_no_identifiers(image, planted)
+    other = _planted_dataset()  # a second series in the folder: the error names a count, never a UID
+    other.ImageOrientationPatient, other.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0, 0, 100]
+    other.save_as(folder / "other.dcm", enforce_file_format=True)
+    with pytest.raises(ValueError, match=r"series: 2 series found") as info:
+        read_image(folder)
+    del other.PixelData  # and a file without pixels: its error names the file and the SOP class only
+    other.save_as(tmp_path / "nopixels.dcm", enforce_file_format=True)
+    with pytest.raises(ValueError, match=r"nopixels\.dcm: DICOM file has no pixel data") as info_pixels:
+        read_image(tmp_path / "nopixels.dcm")
+    for message in (str(info.value), str(info_pixels.value)):
+        assert not [v for v in [*planted, str(other.SeriesInstanceUID)] if v.lower() in message.lower()]
 
 
 def test_synthetic_radiographs_and_series_carry_no_identifiers(tmp_path: Path, ich: pd.DataFrame) -> None:
@@ -231,12 +331,27 @@ def test_synthetic_radiographs_and_series_carry_no_identifiers(tmp_path: Path, i
 
 
 # ----------------------------------------------------------------------------------------------- bad input
-def test_truncated_dicom_names_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keep, message", [
+    (10, r"cut\.dcm: not a DICOM file"),                                      # inside the preamble
+    (140, r"cut\.dcm: truncated or corrupt DICOM file \(no data set could be read"),  # inside the file meta
+    (5000, r"cut\.dcm: DICOM file has no pixel data although its header describes a 128x128 image \(truncated\?\)"),
+    (0.5, r"cut\.dcm: corrupt or truncated pixel data \(Explicit VR Little Endian"),  # inside the pixel data
+])
+def test_truncated_dicom_names_the_file(tmp_path: Path, keep: float, message: str) -> None:
     data = _testfile("CT_small.dcm").read_bytes()
     path = tmp_path / "cut.dcm"
-    path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"cut\.dcm: corrupt or truncated pixel data"):
+    path.write_bytes(data[: int(len(data) * keep) if keep < 1 else int(keep)])
+    with pytest.raises(ValueError, match=message):
         read_dicom(path)
+
+
+def test_truncated_jpeg2000_names_the_file(tmp_path: Path) -> None:
+    data = _testfile("RG1_J2KR.dcm").read_bytes()
+    path = tmp_path / "cut_j2k.dcm"
+    path.write_bytes(data[: int(len(data) * 0.9)])
+    with pytest.warns(UserWarning, match="End of file"), \
+            pytest.raises(ValueError, match=r"cut_j2k\.dcm: truncated or corrupt DICOM file"):
+        read_image(path)
 
 
 @pytest.mark.parametrize("name", ["rtplan.dcm", "strip"])
@@ -248,7 +363,9 @@ def test_dicom_without_pixel_data(tmp_path: Path, name: str) -> None:
         ds.save_as(path)
     else:
         path = _testfile(name)
-    with pytest.raises(ValueError, match=rf"{path.name}: DICOM file has no pixel data .*expected an image"):
+    # the stripped CT still describes an image (a truncation looks the same); the RT plan names its SOP class
+    detail = r"although its header describes a 128x128 image" if name == "strip" else r"\(SOP class RT Plan Storage\)"
+    with pytest.raises(ValueError, match=rf"{path.name}: DICOM file has no pixel data {detail}.*expected an image"):
         read_dicom(path)
 
 
@@ -274,8 +391,9 @@ def test_decoder_errors_are_translated(monkeypatch: pytest.MonkeyPatch, error: t
         raise error("no decoder")
 
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(fail))
-    with pytest.raises(ValueError, match=r"JPEG Baseline \(Process 1\) \(1\.2\.840\.10008\.1\.2\.4\.50\); install "
-                                         r"a decoder: pip install pylibjpeg"):
+    # the decoder is installed, so a failure is a corrupt file, not a missing package
+    with pytest.raises(ValueError, match=rf"SC_rgb_jpeg_dcmtk\.dcm: corrupt or truncated pixel data \(JPEG Baseline "
+                                         rf"\(Process 1\); {error.__name__}: no decoder\)"):
         read_dicom(_testfile("SC_rgb_jpeg_dcmtk.dcm"))
 
 
@@ -339,3 +457,109 @@ def test_series_volume_matches_synthetic_geometry(ich: pd.DataFrame) -> None:
                                       + float(ds.RescaleIntercept))
     z = [float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]) for f in files]
     assert image.spacing[0] == pytest.approx(float(np.median(np.diff(z))))
+
+
+def _edit_slice(path: Path, **tags) -> None:
+    ds = pydicom.dcmread(path)
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path)
+
+
+def test_mixed_orientation_in_one_series(tmp_path: Path, ich: pd.DataFrame) -> None:
+    folder = tmp_path / "tilted"
+    shutil.copytree(_series_folders(ich)[0], folder)
+    _edit_slice(sorted(folder.glob("*.dcm"))[2], ImageOrientationPatient=[1, 0, 0, 0, 0, -1])
+    with pytest.raises(ValueError, match=r"tilted: mixed slice orientations in one series"):
+        read_dicom_series(folder)
+
+
+def test_mixed_sizes_in_one_series(tmp_path: Path, ich: pd.DataFrame) -> None:
+    folder = tmp_path / "sizes"
+    shutil.copytree(_series_folders(ich)[0], folder)
+    _edit_slice(sorted(folder.glob("*.dcm"))[1], Rows=16, Columns=16,
+                PixelData=np.zeros((16, 16), np.uint16).tobytes())
+    with pytest.raises(ValueError, match=r"sizes: slices of different sizes \[\(16, 16\), \(32, 32\)\]"):
+        read_dicom_series(folder)
+
+
+def test_colour_file_in_a_series_folder(tmp_path: Path, ich: pd.DataFrame) -> None:
+    folder = tmp_path / "colour"
+    shutil.copytree(_series_folders(ich)[0], folder)
+    shutil.copy(_testfile("SC_rgb_small_odd.dcm"), folder / "zz_rgb.dcm")
+    series = pydicom.dcmread(next(folder.glob("*.dcm")), stop_before_pixels=True).SeriesInstanceUID
+    _edit_slice(folder / "zz_rgb.dcm", SeriesInstanceUID=series)  # same series, so the colour check is what fails
+    with pytest.raises(ValueError, match=r"colour: zz_rgb\.dcm is not a single-frame greyscale image"):
+        read_dicom_series(folder)
+
+
+def test_single_slice_series_takes_the_header_spacing(tmp_path: Path, ich: pd.DataFrame) -> None:
+    folder = tmp_path / "one"
+    folder.mkdir()
+    source = sorted(_series_folders(ich)[0].glob("*.dcm"))[0]
+    shutil.copy(source, folder / source.name)
+    image = read_dicom_series(folder)
+    ds = pydicom.dcmread(source, stop_before_pixels=True)
+    expected = float(ds.get("SpacingBetweenSlices") or ds.SliceThickness)
+    assert image.array.shape == (1, 32, 32) and image.spacing[0] == pytest.approx(expected)
+    assert image.meta["slice_spacing_from"].endswith("(one slice)")
+
+
+def test_series_window_and_monochrome1(tmp_path: Path, ich: pd.DataFrame) -> None:
+    folder = _series_folders(ich)[0]
+    hu = read_dicom_series(folder)
+    windowed = read_image(folder, window=(40, 80))
+    np.testing.assert_allclose(windowed.array, _window(hu.array, 40, 80), atol=1e-6)
+    assert windowed.meta["window_used"] == "config window 40/80"
+    inverted = tmp_path / "mono1"
+    shutil.copytree(folder, inverted)
+    for path in inverted.glob("*.dcm"):
+        _edit_slice(path, PhotometricInterpretation="MONOCHROME1")
+    ds = pydicom.dcmread(next(inverted.glob("*.dcm")), stop_before_pixels=True)
+    assert ds.PixelRepresentation == 0  # unsigned stored values: range 0 .. 2**bits - 1, then rescaled
+    lo = float(ds.RescaleIntercept)
+    hi = (2 ** int(ds.BitsStored) - 1) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_allclose(read_dicom_series(inverted).array, lo + hi - hu.array)
+    np.testing.assert_allclose(read_image(inverted, window=(40, 80)).array, 1 - windowed.array, atol=1e-6)
+
+
+def test_unwindowed_monochrome1_inverts_over_the_stored_range() -> None:
+    ds = _raw("RG1_UNCR.dcm")
+    image = read_dicom(_testfile("RG1_UNCR.dcm"), apply_voi=False)
+    assert int(ds.BitsStored) == 15 and "RescaleSlope" not in ds
+    np.testing.assert_array_equal(image.array, (2**15 - 1) - ds.pixel_array.astype(np.float32))
+    assert image.meta["window_used"] == "none" and image.meta["inverted"] == "32767 - v (stored range)"
+
+
+def _enhanced_with_per_frame_rescale(tmp_path: Path, intercepts: list[float]) -> tuple[Path, pydicom.Dataset]:
+    ds = _raw("eCT_Supplemental.dcm")
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    del shared.PixelValueTransformationSequence
+    for frame, intercept in zip(ds.PerFrameFunctionalGroupsSequence, intercepts):
+        item = Dataset()
+        item.RescaleSlope, item.RescaleIntercept, item.RescaleType = 2, intercept, "HU"
+        frame.PixelValueTransformationSequence = [item]
+    path = tmp_path / "perframe.dcm"
+    ds.save_as(path)
+    return path, ds
+
+
+def test_enhanced_per_frame_rescale(tmp_path: Path) -> None:
+    path, ds = _enhanced_with_per_frame_rescale(tmp_path, [-1024.0, -1000.0])
+    image = read_dicom(path)
+    stored = ds.pixel_array.astype(np.float64)
+    # frames come out sorted along the normal (file frame 1 first, see the test above), each with its own rescale
+    np.testing.assert_allclose(image.array[0], stored[1] * 2 - 1000)
+    np.testing.assert_allclose(image.array[1], stored[0] * 2 - 1024)
+
+
+def test_multiframe_with_uneven_positions_keeps_file_order(tmp_path: Path) -> None:
+    ds = _raw("eCT_Supplemental.dcm")
+    item = Dataset()
+    item.ImagePositionPatient = [99.5, -301.5, -159.0]
+    ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence = [item]  # both frames at one position (cine)
+    ds.save_as(tmp_path / "cine.dcm")
+    image = read_dicom(tmp_path / "cine.dcm")
+    hu = read_dicom(_testfile("eCT_Supplemental.dcm")).array
+    np.testing.assert_array_equal(image.array, hu[::-1])  # file order, no sorting
+    assert image.spacing[0] == 10.0 and image.meta["slice_spacing_from"] == "SliceThickness (frames in file order)"

@@ -81,3 +81,35 @@ def test_matches_simpleitk_conversion_of_a_dicom_series(tmp_path: Path) -> None:
     series, converted = read_dicom_series(folder), read_nifti(tmp_path / "itk.nii.gz")
     np.testing.assert_allclose(converted.array, series.array)
     assert converted.spacing == pytest.approx(series.spacing, rel=1e-5)
+
+
+def test_same_as_closest_canonical_transposed_then_flipped_in_plane(tmp_path: Path) -> None:
+    """Independent check: RAS canonical (nibabel), transposed to (z, y, x), then rows and columns flipped to P, L."""
+    rng = np.random.default_rng(3)
+    data = rng.random((5, 6, 7)).astype(np.float32)
+    rotation = np.array([[0, 0, -1.5], [2.0, 0, 0], [0, -0.8, 0]])  # i → A, j → I, k → L: oblique to nothing
+    affine = np.eye(4)
+    affine[:3, :3] = rotation
+    path = _save(tmp_path / "odd.nii.gz", data, affine)
+    canonical = nib.as_closest_canonical(nib.load(path))
+    expected = np.asarray(canonical.dataobj, dtype=np.float32).transpose(2, 1, 0)[:, ::-1, ::-1]
+    image = read_nifti(path)
+    np.testing.assert_array_equal(image.array, expected)
+    zooms = canonical.header.get_zooms()
+    assert image.spacing == pytest.approx((zooms[2], zooms[1], zooms[0])) == (0.8, 2.0, 1.5)
+    assert image.meta["orientation"] == "AIL" and image.meta["slices"] == image.array.shape[0] == 6
+
+
+def test_ibsi_phantom_volume_by_voxel_counting(reference_dir: Path) -> None:
+    """IBSI 1 digital phantom: ROI volume by voxel counting 592 mm^3 and mean intensity 2.15 (consensus values)."""
+    folder = reference_dir / "ibsi" / "ibsi_1_digital_phantom" / "nifti"
+    image, mask = read_nifti(folder / "image" / "phantom.nii.gz"), read_nifti(folder / "mask" / "mask.nii.gz")
+    assert image.array.shape == mask.array.shape == (4, 4, 5) and image.spacing == (2.0, 2.0, 2.0)
+    inside = mask.array > 0.5
+    assert inside.sum() * np.prod(mask.spacing) == pytest.approx(592)
+    assert image.array[inside].mean() == pytest.approx(2.15, abs=0.005)
+
+
+def test_missing_nifti_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"NIfTI file not found: .*gone\.nii\.gz"):
+        read_nifti(tmp_path / "gone.nii.gz")

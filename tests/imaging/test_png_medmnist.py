@@ -83,3 +83,24 @@ def test_medmnist_missing_key_and_length_mismatch(tmp_path: Path) -> None:
              test_images=x, test_labels=y)
     with pytest.raises(ValueError, match=r"short\.npz: train has 4 images but 3 labels"):
         read_medmnist(tmp_path / "short.npz")
+
+
+def test_medmnist_multilabel_kept_and_bad_images_rejected(tmp_path: Path) -> None:
+    x, y = np.zeros((4, 28, 28), np.uint8), np.eye(4, 14, dtype=np.uint8)  # ChestMNIST: 14 labels per image
+    np.savez(tmp_path / "multi.npz", **{f"{s}_images": x for s in ("train", "val", "test")},
+             **{f"{s}_labels": y for s in ("train", "val", "test")})
+    splits = read_medmnist(tmp_path / "multi.npz")
+    assert splits["train"][1].shape == (4, 14) and splits["train"][1].dtype == np.int64
+    np.savez(tmp_path / "float.npz", **{f"{s}_images": x.astype(np.float32) for s in ("train", "val", "test")},
+             **{f"{s}_labels": y for s in ("train", "val", "test")})
+    with pytest.raises(ValueError, match=r"float\.npz: train_images has shape \(4, 28, 28\) and dtype float32; "
+                                         r"expected uint8"):
+        read_medmnist(tmp_path / "float.npz")
+
+
+def test_8_bit_grey_jpeg(tmp_path: Path) -> None:
+    grey = np.tile(np.arange(0, 256, 8, dtype=np.uint8), (16, 1))
+    PILImage.fromarray(grey).save(tmp_path / "grey.jpg", quality=100)
+    image = read_png(tmp_path / "grey.jpg")
+    assert image.array.shape == (16, 32) and image.meta["bits"] == 8 and image.meta["mode"] == "L"
+    np.testing.assert_allclose(image.array, grey, atol=3)  # JPEG is lossy even at quality 100

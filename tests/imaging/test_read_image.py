@@ -101,3 +101,26 @@ def test_nifti_ct_lines_up_with_nifti_mask(ich: pd.DataFrame) -> None:
     assert len(cases) >= 5
     for _, case in cases.iterrows():
         _check_alignment(case["path_ct"], case["path_mask"])
+
+
+def test_window_applies_to_nifti_and_png(tmp_path: Path, reference_dir: Path) -> None:
+    """A config window means the same for every kind: (centre, width) in the image's units, output 0..1."""
+    from medlib.imaging import apply_window, read_nifti, read_png
+
+    nib = pytest.importorskip("nibabel")
+    values = np.linspace(-200, 200, 60, dtype=np.float32).reshape(3, 4, 5)
+    nib.save(nib.Nifti1Image(values, np.diag([-1.0, -1.0, 1.0, 1.0])), tmp_path / "ct.nii.gz")
+    png = reference_dir / "images" / "00000001_000.png"
+    for path, reader in ((tmp_path / "ct.nii.gz", read_nifti), (png, read_png)):
+        plain, windowed = reader(path), read_image(path, window=(40, 80))
+        np.testing.assert_array_equal(windowed.array, apply_window(plain.array, 40, 80))
+        assert windowed.meta["window_used"] == "config window 40/80" and plain.meta.get("window_used") is None
+        assert 0 <= windowed.array.min() and windowed.array.max() <= 1
+
+
+def test_unknown_extension_names_every_supported_kind(tmp_path: Path) -> None:
+    path = tmp_path / "scan.mha"
+    path.write_bytes(b"ObjectType = Image\n")
+    with pytest.raises(ValueError, match=r"scan\.mha: unsupported image file; expected DICOM .* a DICOM series folder, "
+                                         r"NIfTI \(\.nii, \.nii\.gz\) or PNG/JPEG"):
+        read_image(path)
