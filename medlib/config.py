@@ -103,6 +103,7 @@ class TrainConfig:
     device: str = "auto"                   # "auto", "cpu", "cuda", "cuda:1"
     seed: int = 0
     threads: int | None = None             # torch CPU threads; None = torch's default
+    distributed: bool = False              # DistributedDataParallel under torchrun (one process per GPU; gloo on CPU)
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,12 @@ def parse_overrides(overrides: typing.Iterable[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.epochs=3")
         key, raw = item.split("=", 1)
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            problem = " ".join(str(err).split())
+            raise ConfigError(f"override {item!r}: the value is not a YAML scalar or flow list ({problem})") from None
+        _set_dotted(data, key.strip(), value)
     return data
 
 

@@ -5,6 +5,11 @@
 training uses mixed precision (bf16 where supported, else fp16 with a ``GradScaler``) and channels-last
 memory; on the CPU it is fp32 and deterministic for ``TrainConfig.seed``: the same model, data and config give
 bit-identical weights, and a run resumed from a checkpoint ends exactly where an uninterrupted run does.
+
+With ``TrainConfig.distributed`` under ``torchrun`` (``medlib.distributed``), ``fit`` trains with
+DistributedDataParallel: every process takes its shard of each epoch's shuffled training set, validation is
+scored in shards and gathered, every process makes the same early-stopping decision, and only rank 0 writes
+checkpoints.
 """
 
 from __future__ import annotations
@@ -28,13 +33,15 @@ import pandas as pd
 import torch
 from torch import nn
 
+from medlib import distributed
 from medlib.data import CaseTensors, augment_batch, iterate_batches
 from medlib.losses import build_loss
 
 CHECKPOINT_NAME = "checkpoint.pt"   # everything needed to resume, rewritten every epoch
 BEST_NAME = "best_model.pt"         # the best model's state dict alone
 CHECKPOINT_FORMAT = 1
-_IGNORED_ON_RESUME = ("device", "threads")  # config fields that may differ between a run and its resume
+# config fields that may differ between a run and its resume (the process count is checked by TrainState)
+_IGNORED_ON_RESUME = ("device", "threads", "distributed")
 
 
 def seed_everything(seed: int) -> None:
@@ -122,6 +129,7 @@ class TrainState:
     bad_epochs: int = 0
     finished: bool = False
     stopped_early: bool = False
+    world_size: int = 1           # processes that trained it (DistributedDataParallel); 1 = one process
 
     def improved(self, auc: float, loss: float) -> bool:
         """Higher validation AUC is better; at equal AUC (e.g. both 1.0 or both undefined) lower loss is."""
@@ -209,7 +217,12 @@ def evaluate(model: nn.Module, data: CaseTensors, loss_fn: nn.Module, *, batch_s
     """
     device = device or next(model.parameters()).device
     logits = _logits(model, data, batch_size=batch_size, device=device, amp_dtype=amp_dtype)
-    y = data.y.to(device)
+    return _scored(logits, data, loss_fn)
+
+
+def _scored(logits: torch.Tensor, data: CaseTensors, loss_fn: nn.Module) -> EvalResult:
+    """``evaluate``'s result from the logits of every case of ``data``, in case order."""
+    y = data.y.to(logits.device)
     loss = float(loss_fn(logits, y)) if len(y) else math.nan
     scores = torch.softmax(logits, dim=1)[:, 1].cpu().numpy()
     if not np.isfinite(scores).all():
@@ -259,17 +272,29 @@ def save_checkpoint(path: str | Path, trainer: Trainer, state: TrainState, *, me
     _atomic_save(checkpoint, Path(path))
 
 
-def load_checkpoint(path: str | Path, trainer: Trainer, *, meta: dict[str, Any]) -> TrainState:
+def load_checkpoint(path: str | Path, trainer: Trainer, *, meta: dict[str, Any], world_size: int = 1) -> TrainState:
     """Restore ``trainer`` (in place) and return the ``TrainState`` saved by ``save_checkpoint``.
+
+    Args:
+        path: the checkpoint.
+        trainer: restored in place.
+        meta: the run's training config and training-set hash; must match the checkpoint's.
+        world_size: processes the resumed run uses; an unfinished run must resume with as many as it had.
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
-        ValueError: the checkpoint was written for another training config or training set (``meta``).
+        ValueError: the checkpoint was written for another training config, training set or process count.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint to resume from: {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return _restore(ckpt, trainer, path, meta=meta, world_size=world_size)
+
+
+def _restore(ckpt: dict[str, Any], trainer: Trainer, path: Path, *, meta: dict[str, Any],
+             world_size: int) -> TrainState:
+    """Apply a loaded checkpoint to ``trainer`` after checking that it belongs to this run."""
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}; expected {CHECKPOINT_FORMAT}")
     diff = {k: (ckpt["meta"].get(k), v) for k, v in meta.items() if ckpt["meta"].get(k) != v}
@@ -277,6 +302,11 @@ def load_checkpoint(path: str | Path, trainer: Trainer, *, meta: dict[str, Any])
         shown = "; ".join(f"{k}: checkpoint {old!r} vs now {new!r}" for k, (old, new) in diff.items())
         raise ValueError(f"{path} was written by a different run ({shown}); resume with the same training "
                          f"config and data, or start afresh with resume=False")
+    state = TrainState(**ckpt["state"])
+    if not state.finished and state.world_size != world_size:
+        raise ValueError(f"{path} was written by a run of {state.world_size} process(es) and is unfinished; "
+                         f"resume it with {state.world_size} (torchrun --nproc_per_node={state.world_size}), "
+                         f"not {world_size}, or start afresh with resume=False")
     trainer.model.load_state_dict(ckpt["model"])
     trainer.optimizer.load_state_dict(ckpt["optimizer"])
     if trainer.scheduler is not None:
@@ -287,7 +317,7 @@ def load_checkpoint(path: str | Path, trainer: Trainer, *, meta: dict[str, Any])
     trainer.generator.set_state(ckpt["rng"]["generator"])
     if trainer.device.type == "cuda" and ckpt["rng"]["cuda"]:
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return TrainState(**ckpt["state"])
+    return state
 
 
 # ------------------------------------------------------------------------------------------ fit
@@ -342,17 +372,21 @@ def _check_inputs(train: CaseTensors, val: CaseTensors, cfg) -> None:
 
 
 def _epoch(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTensors, loss_fn: nn.Module,
-           cfg) -> dict[str, float]:
+           cfg, ddp: _Ddp | None = None) -> dict[str, float]:
     """Train and validate one epoch, update the best weights and early-stopping counter; return the row."""
     start = time.perf_counter()
     amp = amp_dtype_for(trainer.device, cfg.amp)
     lr = trainer.optimizer.param_groups[0]["lr"]
-    train_loss = train_one_epoch(trainer.model, train, loss_fn=loss_fn, optimizer=trainer.optimizer,
-                                 batch_size=cfg.batch_size, generator=trainer.generator, augment=cfg.augment,
-                                 device=trainer.device, amp_dtype=amp, scaler=trainer.scaler,
-                                 grad_clip=cfg.grad_clip)
-    result = evaluate(trainer.model, val, loss_fn, batch_size=max(cfg.batch_size, 64), device=trainer.device,
-                      amp_dtype=amp)
+    val_batch = max(cfg.batch_size, 64)
+    if ddp is None:
+        train_loss = train_one_epoch(trainer.model, train, loss_fn=loss_fn, optimizer=trainer.optimizer,
+                                     batch_size=cfg.batch_size, generator=trainer.generator, augment=cfg.augment,
+                                     device=trainer.device, amp_dtype=amp, scaler=trainer.scaler,
+                                     grad_clip=cfg.grad_clip)
+        result = evaluate(trainer.model, val, loss_fn, batch_size=val_batch, device=trainer.device, amp_dtype=amp)
+    else:
+        train_loss = _ddp_train_epoch(trainer, ddp, train, loss_fn, cfg, amp)
+        result = _ddp_evaluate(trainer, ddp, val, loss_fn, batch_size=val_batch, amp_dtype=amp)
     if trainer.scheduler is not None:
         trainer.scheduler.step()
     state.epoch += 1
@@ -369,14 +403,14 @@ def _epoch(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTen
 
 
 def _loop(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTensors, cfg, *,
-          checkpoint_dir: Path | None, meta: dict, progress: bool, callback) -> None:
+          checkpoint_dir: Path | None, meta: dict, progress: bool, callback, ddp: _Ddp | None = None) -> None:
     from tqdm.auto import tqdm
 
     loss_fn = build_loss(cfg, train.class_counts()).to(trainer.device)
     with tqdm(total=cfg.epochs, initial=state.epoch, desc="train", unit="epoch", disable=not progress,
               leave=False) as bar:
         while not state.finished:
-            row = _epoch(trainer, state, train, val, loss_fn, cfg)
+            row = _epoch(trainer, state, train, val, loss_fn, cfg, ddp)
             state.stopped_early = 0 < cfg.patience <= state.bad_epochs and state.epoch < cfg.epochs
             state.finished = state.epoch >= cfg.epochs or state.stopped_early
             if checkpoint_dir is not None:
@@ -401,6 +435,19 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
     ``cfg.seed``, dropout from torch's global RNG, which ``fit`` seeds and restores afterwards (``fork_rng``),
     so the caller's RNG state is untouched. The model is moved to the training device and returned there.
 
+    With ``cfg.distributed`` every process of a ``torch.distributed`` group of more than one process calls
+    ``fit`` with the same arguments (``medlib.distributed`` does this under torchrun) and the model is wrapped
+    in DistributedDataParallel on ``cuda:LOCAL_RANK`` (or the CPU, gloo). ``cfg.batch_size`` is per process:
+    a step sees ``batch_size * world_size`` cases; the learning rate is not scaled. Each epoch, the shared
+    generator (the same on every rank) draws one permutation of the training set, padded by repetition to a
+    multiple of the process count as ``DistributedSampler`` does, and each rank trains on its equal share;
+    augmentation and dropout draw from per-rank seeds derived from it. BatchNorm statistics are rank 0's
+    (DDP's ``broadcast_buffers``, and again after each epoch). Validation is scored in shards and gathered,
+    and rank 0's loss and AUC are broadcast, so every rank keeps the same best epoch and stops together; the
+    returned model (the unwrapped module) holds the same weights on every rank. Only rank 0 creates
+    ``checkpoint_dir``, writes checkpoints, and reads one on resume (sent to the other ranks); only rank 0
+    shows progress and logs. ``callback`` runs on every rank.
+
     Args:
         model: a registry model (``medlib.models``); its initial weights come from the caller.
         train, val: the sets, held in memory (copied to the GPU when they fit).
@@ -416,12 +463,16 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
         ``FitResult`` with the best weights loaded.
 
     Raises:
-        RuntimeError: ``cfg.device`` names CUDA and none is available. ValueError: too few cases, mismatched
-        shapes, or a checkpoint from another run. FloatingPointError: training diverged.
+        RuntimeError: ``cfg.device`` names CUDA and none is available; ``cfg.distributed`` without an
+        initialised process group. ValueError: too few cases, mismatched shapes, or a checkpoint from another
+        run. FloatingPointError: training diverged.
     """
     log = log or logging.getLogger("medlib.train").info
     _check_inputs(train, val, cfg)
-    device = resolve_device(cfg.device)
+    group = _process_group(cfg, len(train))
+    device = _training_device(cfg, group)
+    if group is not None and group[0] != 0:
+        log, progress = (lambda message: None), False
     previous_threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -429,7 +480,8 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
     try:
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(cfg.seed)
-            state, trainer = _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, callback)
+            state, trainer = _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, callback,
+                                  group)
     finally:
         torch.set_num_threads(previous_threads)
     model.load_state_dict(state.best_state)
@@ -439,26 +491,146 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
                      stopped_early=state.stopped_early, device=str(device))
 
 
-def _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, callback):
+def _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, callback, group=None):
     trainer = _make_trainer(model, cfg, device, train.spatial_dims)
     meta = _run_meta(cfg, train)
-    state = TrainState()
+    writes = group is None or group[0] == 0
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        if resume and (checkpoint_dir / CHECKPOINT_NAME).is_file():
-            state = load_checkpoint(checkpoint_dir / CHECKPOINT_NAME, trainer, meta=meta)
-            log(f"resumed from {checkpoint_dir / CHECKPOINT_NAME} after epoch {state.epoch}")
+        if writes:
+            checkpoint_dir.mkdir(parents=True, exist_ok=True)
     elif resume:
         raise ValueError("resume=True needs a checkpoint_dir")
+    state = _start_state(trainer, checkpoint_dir if resume else None, meta, group, log)
     if not state.finished:
         train, val = _place(train, device, log), _place(val, device, log)
-        _loop(trainer, state, train, val, cfg, checkpoint_dir=checkpoint_dir, meta=meta,
-              progress=_auto_progress(progress), callback=callback)
+        ddp = _wrap(trainer, group) if group is not None else None
+        _loop(trainer, state, train, val, cfg, checkpoint_dir=checkpoint_dir if writes else None, meta=meta,
+              progress=_auto_progress(progress), callback=callback, ddp=ddp)
     if state.stopped_early:
         log(f"early stopping after epoch {state.epoch}: no better validation AUC for {cfg.patience} epochs; "
             f"best epoch {state.best_epoch}")
     return state, trainer
+
+
+def _start_state(trainer: Trainer, resume_dir: Path | None, meta: dict, group: tuple[int, int] | None,
+                 log: Callable[[str], None]) -> TrainState:
+    """A fresh ``TrainState``, or the one in ``resume_dir``'s checkpoint (read by rank 0 and sent to all)."""
+    world = group[1] if group is not None else 1
+    if resume_dir is None:
+        return TrainState(world_size=world)
+    path = resume_dir / CHECKPOINT_NAME
+
+    def read() -> dict[str, Any] | None:
+        return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+
+    ckpt = read() if group is None else distributed.from_main(read)
+    if ckpt is None:
+        return TrainState(world_size=world)
+    state = _restore(ckpt, trainer, path, meta=meta, world_size=world)
+    log(f"resumed from {path} after epoch {state.epoch}")
+    return state
+
+
+# ------------------------------------------------------------------------------------------ distributed
+@dataclass
+class _Ddp:
+    """This process's part in a DistributedDataParallel ``fit``."""
+
+    wrapped: nn.Module   # the DDP wrapper (``Trainer.model`` stays the plain module)
+    rank: int
+    world_size: int
+
+
+def _process_group(cfg, n_train: int) -> tuple[int, int] | None:
+    """``(rank, world_size)`` when ``cfg.distributed`` and the process group has more than one process.
+
+    Raises:
+        RuntimeError: ``cfg.distributed`` without an initialised ``torch.distributed`` process group.
+        ValueError: fewer than 2 training cases per process.
+    """
+    if not cfg.distributed:
+        return None
+    if not distributed.is_initialized():
+        raise RuntimeError("train.distributed is true but no torch.distributed process group is initialised: "
+                           "launch with `torchrun --nproc_per_node=N -m medlib.distributed --params "
+                           "params/<study>.yaml`, or call medlib.distributed.init_from_env() in every process "
+                           "first; set train.distributed: false to train in one process")
+    import torch.distributed as dist
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if world == 1:
+        return None
+    if math.ceil(n_train / world) < 2:
+        raise ValueError(f"{n_train} training cases cannot be shared by {world} processes: each needs at "
+                         f"least 2 per epoch")
+    return rank, world
+
+
+def _training_device(cfg, group: tuple[int, int] | None) -> torch.device:
+    """``cfg.device``; under DDP, CUDA means this process's GPU (``LOCAL_RANK``) and NCCL needs CUDA."""
+    device = resolve_device(cfg.device)
+    if group is None:
+        return device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        if device.index is not None:
+            raise ValueError(f"train.device is {cfg.device!r}; with train.distributed each process uses the GPU "
+                             f"of its LOCAL_RANK: set train.device to 'auto' or 'cuda'")
+        return distributed.local_device()
+    if dist.get_backend() == "nccl":
+        raise ValueError("train.device is 'cpu' but the process group uses NCCL, which needs GPUs: "
+                         "initialise it with the gloo backend (init_from_env(backend='gloo'))")
+    return device
+
+
+def _wrap(trainer: Trainer, group: tuple[int, int]) -> _Ddp:
+    """Wrap ``trainer.model`` in DistributedDataParallel (which sends rank 0's weights to every rank)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [trainer.device.index] if trainer.device.type == "cuda" else None
+    wrapped = DistributedDataParallel(trainer.model, device_ids=ids, output_device=ids[0] if ids else None)
+    return _Ddp(wrapped, *group)
+
+
+def _ddp_train_epoch(trainer: Trainer, ddp: _Ddp, train: CaseTensors, loss_fn: nn.Module, cfg,
+                     amp: torch.dtype | None) -> float:
+    """This rank's share of one epoch; returns the mean training loss over all ranks.
+
+    The shared generator (same seed and state on every rank) draws the epoch's permutation, which
+    ``shard_indices`` splits, and a seed; this rank's augmentation and dropout draw from seed + rank, so the
+    shared generator stays the same on every rank (and in the checkpoint rank 0 writes).
+    """
+    import torch.distributed as dist
+
+    shard = train.subset(distributed.shard_indices(len(train), ddp.rank, ddp.world_size,
+                                                   generator=trainer.generator))
+    seed = int(torch.randint(2**62, (1,), generator=trainer.generator)) + ddp.rank
+    torch.manual_seed(seed)
+    loss = train_one_epoch(ddp.wrapped, shard, loss_fn=loss_fn, optimizer=trainer.optimizer,
+                           batch_size=cfg.batch_size, generator=torch.Generator().manual_seed(seed),
+                           augment=cfg.augment, device=trainer.device, amp_dtype=amp, scaler=trainer.scaler,
+                           grad_clip=cfg.grad_clip)
+    device = distributed.comm_device()
+    for buffer in trainer.model.buffers():  # BatchNorm statistics of the last batch differ: take rank 0's
+        synced = buffer.to(device)
+        dist.broadcast(synced, src=0)
+        buffer.copy_(synced)
+    total = torch.tensor([loss], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total) / ddp.world_size
+
+
+def _ddp_evaluate(trainer: Trainer, ddp: _Ddp, val: CaseTensors, loss_fn: nn.Module, *, batch_size: int,
+                  amp_dtype: torch.dtype | None) -> EvalResult:
+    """``evaluate`` with each rank scoring its shard of ``val``; every rank gets rank 0's loss and AUC."""
+    idx = distributed.shard_indices(len(val), ddp.rank, ddp.world_size, generator=None)
+    logits = _logits(trainer.model, val.subset(idx), batch_size=batch_size, device=trainer.device,
+                     amp_dtype=amp_dtype)
+    result = _scored(distributed.all_gather_predictions(logits, len(val)), val, loss_fn)
+    auc, loss = distributed.from_main(lambda: (result.auc, result.loss))
+    return EvalResult(loss=loss, auc=auc, scores=result.scores)
 
 
 # ------------------------------------------------------------------------------------------ predict
