@@ -62,6 +62,7 @@ class GradCAMExplainer:
     def __enter__(self) -> "GradCAMExplainer":
         from pytorch_grad_cam import GradCAM
 
+        self._was_training = self.model.training
         self.model.eval()
         self._cam = GradCAM(model=self.model, target_layers=[self.target_layer],
                             reshape_transform=self.reshape_transform)
@@ -88,19 +89,34 @@ class GradCAMExplainer:
         raise ValueError(f"targets must be 'predicted', 'true', 'positive' or a list of classes; got {targets!r}")
 
     def __call__(self, x: torch.Tensor, *, targets="positive", y=None, batch_size: int = 16) -> np.ndarray:
-        """Maps ``[N, *spatial]`` in [0, 1] for ``x`` ``[N, C, *spatial]``; ``x`` is not modified."""
+        """Maps ``[N, *spatial]`` in [0, 1] for ``x`` ``[N, C, *spatial]``; ``x`` is not modified.
+
+        Works inside ``torch.no_grad()`` (gradients are switched on for the call). For a ``MultiViewNet`` with a
+        shared backbone the layer sees every view; the map of the first view is returned.
+
+        Raises:
+            RuntimeError: called outside the ``with`` block.
+            ValueError: ``targets`` unknown, ``targets="true"`` without ``y``, or not one target per case.
+        """
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        from medlib.models import MultiViewNet
 
         if self._cam is None:
             raise RuntimeError("use GradCAMExplainer as a context manager: with GradCAMExplainer(...) as cam")
         device = next(self.model.parameters()).device
         x = torch.as_tensor(x).detach().clone().to(device)
         classes = self._classes(x, targets, y)
+        if len(classes) != len(x):
+            raise ValueError(f"need one target class per case: {len(x)} cases, {len(classes)} targets")
+        shared_views = self.model.views if isinstance(self.model, MultiViewNet) and self.model.shared else 1
         maps = []
-        for start in range(0, len(x), batch_size):
-            batch = x[start:start + batch_size]
-            wanted = [ClassifierOutputTarget(c) for c in classes[start:start + batch_size]]
-            maps.append(self._cam(input_tensor=batch, targets=wanted))
+        with torch.enable_grad():
+            for start in range(0, len(x), batch_size):
+                batch = x[start:start + batch_size]
+                wanted = [ClassifierOutputTarget(c) for c in classes[start:start + batch_size]]
+                batch_maps = self._cam(input_tensor=batch, targets=wanted)
+                maps.append(batch_maps.reshape(len(batch), shared_views, *batch_maps.shape[1:])[:, 0])
         return np.concatenate(maps).astype(np.float32)
 
 
@@ -143,7 +159,8 @@ def random_cam_baseline(model: nn.Module, x: torch.Tensor, *, layer: str, seed: 
         "check": "trained vs randomised weights", "cases": len(x),
         "mean Spearman rho": mean,
         "range": f"{finite.min():.2f} to {finite.max():.2f}" if len(finite) else "–",
-        "reading": ("maps depend on the learned weights" if abs(mean) < 0.5 else
+        "reading": ("undefined: the maps are constant" if not np.isfinite(mean) else
+                    "maps depend on the learned weights" if abs(mean) < 0.5 else
                     "maps resemble an untrained model's: interpret with caution"),
     }])
 
@@ -161,12 +178,18 @@ def select_gallery_cases(predictions: pd.DataFrame, threshold: float, *, n_per_g
 
     Returns:
         case_id, group, score, y_true, in the order TP, FN, FP, TN.
+
+    Raises:
+        ValueError: no predictions of ``model`` on ``set_name``, or several models and ``model`` not given.
     """
     preds = predictions[predictions["set"] == set_name]
     if model is not None:
         preds = preds[preds["model"] == model]
     if preds.empty:
         raise ValueError(f"no predictions of model {model!r} on the {set_name} set")
+    if preds["model"].nunique() > 1:
+        raise ValueError(f"predictions of several models {sorted(preds['model'].unique())} on the {set_name} "
+                         f"set; pass model= to pick one")
     preds = preds.assign(group=outcome_group(preds["y_true"], preds["score"] >= threshold))
     preds = preds.assign(confidence=(preds["score"] - threshold).abs())
     rng = np.random.default_rng(seed)
@@ -188,7 +211,14 @@ def overlay(image: np.ndarray, cam: np.ndarray, *, alpha: float = 0.4, cmap: str
 
 def volume_slices(volume: np.ndarray, cam: np.ndarray | None = None, *, n: int = 3,
                   how: str = "cam_peak") -> list[int]:
-    """``n`` slice indices of a (D, H, W) volume: around the map's peak slice, or around the centre."""
+    """``n`` slice indices of a (D, H, W) volume, in order: around the map's peak slice, or around the centre.
+
+    Near the first or last slice the window is shifted to stay inside the volume, so the indices are distinct
+    whenever the volume has at least ``n`` slices.
+
+    Raises:
+        ValueError: unknown ``how``.
+    """
     depth = volume.shape[0]
     if how == "cam_peak" and cam is not None:
         centre = int(cam.reshape(depth, -1).sum(axis=1).argmax())
@@ -196,9 +226,9 @@ def volume_slices(volume: np.ndarray, cam: np.ndarray | None = None, *, n: int =
         centre = depth // 2
     else:
         raise ValueError(f"how must be 'cam_peak' or 'center'; got {how!r}")
-    step = max(1, depth // (3 * n))
-    picks = [centre + (k - n // 2) * step for k in range(n)]
-    return [int(np.clip(p, 0, depth - 1)) for p in picks]
+    step = max(1, min(depth // (3 * n), (depth - 1) // max(n - 1, 1)))
+    first = int(np.clip(centre - (n // 2) * step, 0, max(depth - 1 - (n - 1) * step, 0)))  # window kept inside
+    return [int(min(first + k * step, depth - 1)) for k in range(n)]
 
 
 def layer_names(model: nn.Module) -> Sequence[str]:

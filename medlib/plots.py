@@ -54,12 +54,12 @@ def plot_roc(predictions: pd.DataFrame, *, set_name: str) -> plt.Figure:
             rows = part[part["model"] == model]
             fpr, tpr, _ = stats.roc_curve(rows["y_true"].to_numpy(), rows["score"].to_numpy())
             est = stats.auc_ci(rows["y_true"].to_numpy(), rows["score"].to_numpy())
-            ax.plot(fpr, tpr, lw=1.8, color=colors[model], drawstyle="steps-post",
+            ax.plot(fpr, tpr, lw=1.8, color=colors[model],  # straight segments: tied scores give a diagonal
                     label=f"{model}: AUC {est.value:.3f} ({est.lo:.3f}–{est.hi:.3f})")
         ax.set(xlabel="1 − specificity (false positive rate)", ylabel="Sensitivity (true positive rate)",
                xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal")
         ax.set_title(f"ROC, {set_name} set (n = {part['case_id'].nunique()})")
-        ax.legend(loc="lower right", title="AUC (95% CI, DeLong)", frameon=False)
+        ax.legend(loc="lower right", title="AUC (95% CI, DeLong)", frameon=True, framealpha=0.9, edgecolor="none")
     return fig
 
 
@@ -69,7 +69,7 @@ def plot_calibration(predictions: pd.DataFrame, *, set_name: str, n_bins: int = 
     models = _models(part)
     colors = model_colors(_models(predictions))
     with _style():
-        fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.8, 5.4), height_ratios=(3, 1), sharex=True)
+        fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.8, 6.0), height_ratios=(3, 1), sharex=True)
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="Perfect calibration")
         for model in models:
             rows = part[part["model"] == model]
@@ -80,8 +80,8 @@ def plot_calibration(predictions: pd.DataFrame, *, set_name: str, n_bins: int = 
             hist.hist(p, bins=20, range=(0, 1), histtype="step", lw=1.3, color=colors[model])
         ax.set(ylabel="Observed fraction positive", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
         ax.set_title(f"Calibration, {set_name} set ({n_bins} quantile bins)")
-        ax.legend(loc="upper left", frameon=False, fontsize=7)
         hist.set(xlabel="Predicted probability", ylabel="Cases")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False, fontsize=7)
     return fig
 
 
@@ -92,7 +92,7 @@ def plot_decision_curve(predictions: pd.DataFrame, *, set_name: str,
     thresholds = np.round(np.arange(0.01, 0.91, 0.01), 2) if thresholds is None else np.asarray(thresholds)
     colors = model_colors(_models(predictions))
     with _style():
-        fig, ax = plt.subplots(figsize=(5.2, 3.8))
+        fig, ax = plt.subplots(figsize=(6.4, 3.8))
         treat_all = None
         for model in _models(part):
             rows = part[part["model"] == model]
@@ -105,17 +105,28 @@ def plot_decision_curve(predictions: pd.DataFrame, *, set_name: str,
         ax.set(xlabel="Threshold probability", ylabel="Net benefit", ylim=(-0.05, max(prevalence, 0.05) * 1.15),
                xlim=(0, thresholds.max()))
         ax.set_title(f"Decision curves, {set_name} set")
-        ax.legend(frameon=False, loc="upper right")
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
     return fig
 
 
 def plot_confusion_matrices(predictions: pd.DataFrame, thresholds: Mapping[str, float], *, set_name: str,
                             labels: Sequence[str] = ("negative", "positive")) -> plt.Figure:
-    """One confusion matrix per model at its frozen threshold: counts and row percentages."""
+    """One confusion matrix per model at its frozen threshold: counts and row percentages.
+
+    Raises:
+        ValueError: no predictions on ``set_name``.
+        KeyError: a model of the set has no threshold.
+    """
+    import textwrap
+
     part = _subset(predictions, set_name)
     models = _models(part)
+    missing = [m for m in models if m not in thresholds]
+    if missing:
+        raise KeyError(f"no threshold for model {missing[0]!r}; thresholds given for {sorted(thresholds)}")
+    names = [textwrap.fill(str(label), 14) for label in labels]
     with _style():
-        fig, axes = plt.subplots(1, len(models), figsize=(2.9 * len(models), 2.9), squeeze=False)
+        fig, axes = plt.subplots(1, len(models), figsize=(3.1 * len(models), 3.1), squeeze=False)
         for ax, model in zip(axes[0], models):
             rows = part[part["model"] == model]
             y, pred = rows["y_true"].to_numpy().astype(int), (rows["score"].to_numpy() >= thresholds[model]).astype(int)
@@ -125,9 +136,11 @@ def plot_confusion_matrices(predictions: pd.DataFrame, thresholds: Mapping[str, 
             for (i, j), count in np.ndenumerate(matrix):
                 ax.text(j, i, f"{count}\n{share[i, j]:.0%}", ha="center", va="center",
                         color="white" if share[i, j] > 0.6 else "black", fontsize=9)
-            ax.set_xticks([0, 1], labels=list(labels))
-            ax.set_yticks([0, 1], labels=list(labels), rotation=90, va="center")
-            ax.set(xlabel="Predicted", ylabel="Actual", title=f"{model}\nthreshold {thresholds[model]:.3f}")
+            ax.set_xticks([0, 1], labels=names)
+            first = ax is axes[0, 0]  # the actual-class labels once, at the left
+            ax.set_yticks([0, 1], labels=names if first else ["", ""], va="center")
+            ax.set(xlabel="Predicted", ylabel="Actual" if first else "",
+                   title=f"{model}\nthreshold {thresholds[model]:.3f}")
             ax.grid(False)
     return fig
 
@@ -174,6 +187,17 @@ def plot_example_images(images: Sequence[np.ndarray], titles: Sequence[str], *, 
     return fig
 
 
+def _cam_colorbar(fig: plt.Figure, axes: np.ndarray) -> None:
+    """One scale for every overlay of a gallery (maps are in [0, 1], relative to each case's peak)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=list(axes.ravel()), shrink=0.6, aspect=30, pad=0.01,
+                       ticks=[0, 0.5, 1])
+    bar.set_label("Grad-CAM (relative)", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+
+
 def _case_title(row: pd.Series) -> str:
     return f"{row['group']} · {row['case_id']}\nscore {row['score']:.2f} · truth {int(row['y_true'])}"
 
@@ -188,7 +212,8 @@ def plot_cam_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataFrame, *
     ncols = min(4, n) * views
     nrows = int(np.ceil(n / max(1, ncols // views)))
     with _style():
-        fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.4 * nrows), squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols + 0.6, 2.6 * nrows), squeeze=False,
+                                 layout="compressed")  # "compressed": made for grids of fixed-aspect images
         for ax in axes.ravel():
             ax.axis("off")
         flat = axes.ravel()
@@ -200,6 +225,7 @@ def plot_cam_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataFrame, *
                          color=GROUP_COLORS.get(row["group"], "black"))
             for v in range(1, views):
                 _grey(flat[i * views + v], images[i, v], names[v])
+        _cam_colorbar(fig, axes)
     return fig
 
 
@@ -212,7 +238,8 @@ def plot_cam_volume_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataF
     n = images.shape[0]
     name = (list(view_names) if view_names else ["channel 1"])[0]
     with _style():
-        fig, axes = plt.subplots(n, n_slices, figsize=(2.0 * n_slices, 2.2 * n), squeeze=False)
+        fig, axes = plt.subplots(n, n_slices, figsize=(2.0 * n_slices + 0.6, 2.4 * n), squeeze=False,
+                                 layout="compressed")
         for i in range(n):
             row = info.iloc[i]
             picks = volume_slices(images[i, 0], cams[i], n=n_slices)
@@ -222,23 +249,30 @@ def plot_cam_volume_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataF
                 ax.axis("off")
                 title = f"{_case_title(row)}\n" if j == 0 else "\n\n"
                 ax.set_title(f"{title}{name} slice {k}", fontsize=7, color=GROUP_COLORS.get(row["group"], "black"))
+        _cam_colorbar(fig, axes)
     return fig
 
 
 def plot_habitat_map(slice_image: np.ndarray, habitat_slice: np.ndarray, *, title: str = "") -> plt.Figure:
-    """Habitat subregions (1..k) over a CT slice, cropped to the ROI with a margin, with a legend."""
+    """Habitat subregions (1..k) over a CT slice, cropped to the ROI with a margin, with a legend.
+
+    Raises:
+        ValueError: ``habitat_slice`` has no labelled pixel.
+    """
     from matplotlib.patches import Patch
 
     k = int(habitat_slice.max())
+    if k < 1:
+        raise ValueError("habitat_slice has no labelled voxel (labels 1..k); pick a slice through the region")
     rows, cols = np.nonzero(habitat_slice)
     pad = 6
     box = (slice(max(rows.min() - pad, 0), rows.max() + pad + 1), slice(max(cols.min() - pad, 0), cols.max() + pad + 1))
-    colors = OKABE_ITO[:k]
+    colors = [OKABE_ITO[h % len(OKABE_ITO)] for h in range(k)]
     with _style():
         fig, (full, zoom) = plt.subplots(1, 2, figsize=(6.4, 3.2))
         for ax, region in ((full, (slice(None), slice(None))), (zoom, box)):
             image, labels = slice_image[region], habitat_slice[region]
-            ax.imshow(np.clip(image, -10, 90), cmap="gray")
+            ax.imshow(image, cmap="gray", vmin=-10, vmax=90)  # one window for both panels
             rgba = np.zeros((*labels.shape, 4))
             for h in range(1, k + 1):
                 rgba[labels == h] = matplotlib.colors.to_rgba(colors[h - 1], 0.55)
