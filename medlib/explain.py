@@ -2,8 +2,10 @@
 
 ``GradCAMExplainer`` is a context manager, so the hooks are always removed. Inputs are the project's tensors:
 ``[N, C, H, W]`` or ``[N, C, D, H, W]`` (D = slice axis); maps come back as ``[N, H, W]`` or ``[N, D, H, W]`` in
-[0, 1], upsampled to the input so a volume's map lines up slice by slice (pytorch-grad-cam 1.5 supports 5-D
-inputs: it averages gradients over the three spatial axes and resizes with ``scipy.ndimage.zoom``).
+[0, 1], upsampled to the input so a volume's map lines up slice by slice. pytorch-grad-cam 1.5 supports 5-D
+inputs (it averages gradients over the three spatial axes), but it resizes them with ``scipy.ndimage.zoom`` on a
+corner-aligned grid, which shifts a map towards the volume's borders; volume maps are therefore upsampled here
+(trilinear, voxel centres, as ``cv2.resize`` does for 2-D maps).
 
 The sanity check follows Adebayo et al. (2018, "Sanity checks for saliency maps"): the maps of the trained
 model are compared with those of the same architecture with re-initialised weights; a rank correlation near 1
@@ -13,6 +15,7 @@ would mean the maps show the input's edges, not what the model learned.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -21,6 +24,33 @@ import torch
 from torch import nn
 
 GROUPS = ("TP", "FN", "FP", "TN")
+
+
+def _native_resolution_gradcam():
+    """pytorch-grad-cam's GradCAM, but 5-D (volume) maps are returned at the layer's resolution.
+
+    grad-cam 1.5 resizes volume maps with ``scipy.ndimage.zoom`` (cubic spline, corner-aligned grid), unlike 2-D
+    maps (``cv2.resize``: linear, pixel centres): a volume's map would be shifted towards the borders by up to half a
+    feature cell (8 voxels for a stride-16 layer) and ring. ``GradCAMExplainer`` upsamples those itself.
+    """
+    from pytorch_grad_cam import GradCAM
+
+    class _GradCAM(GradCAM):
+        def get_target_width_height(self, input_tensor):
+            return None if input_tensor.ndim == 5 else super().get_target_width_height(input_tensor)
+
+    return _GradCAM
+
+
+def _upsample_volumes(maps: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
+    """Trilinear upsampling on voxel centres (``align_corners=False``, as cv2 does in 2-D), rescaled to [0, 1]."""
+    if maps.shape[1:] == tuple(size):
+        return maps
+    up = torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(maps))[:, None], size=tuple(size),
+                                         mode="trilinear", align_corners=False)[:, 0].numpy()
+    low = up.reshape(len(up), -1).min(axis=1).reshape(-1, 1, 1, 1)
+    span = up.reshape(len(up), -1).max(axis=1).reshape(-1, 1, 1, 1) - low
+    return (up - low) / np.where(span > 0, span, 1)
 
 
 def _reshape_for(model: nn.Module, layer_name: str) -> Callable | None:
@@ -60,11 +90,9 @@ class GradCAMExplainer:
         self._was_training = model.training
 
     def __enter__(self) -> "GradCAMExplainer":
-        from pytorch_grad_cam import GradCAM
-
         self._was_training = self.model.training
         self.model.eval()
-        self._cam = GradCAM(model=self.model, target_layers=[self.target_layer],
+        self._cam = _native_resolution_gradcam()(model=self.model, target_layers=[self.target_layer],
                             reshape_transform=self.reshape_transform)
         return self
 
@@ -116,8 +144,21 @@ class GradCAMExplainer:
                 batch = x[start:start + batch_size]
                 wanted = [ClassifierOutputTarget(c) for c in classes[start:start + batch_size]]
                 batch_maps = self._cam(input_tensor=batch, targets=wanted)
+                if batch.ndim == 5:
+                    batch_maps = _upsample_volumes(batch_maps, batch.shape[2:])
                 maps.append(batch_maps.reshape(len(batch), shared_views, *batch_maps.shape[1:])[:, 0])
+        self._warn_if_coarse(x.shape[2:])
         return np.concatenate(maps).astype(np.float32)
+
+    def _warn_if_coarse(self, input_size: Sequence[int]) -> None:
+        """Warn when the layer's map has one cell along an axis: it says nothing about location along it (a
+        32-slice volume through a stride-32 ``layer4``); a map of one cell overall comes back as zeros."""
+        acts = self._cam.activations_and_grads.activations
+        cells = tuple(acts[-1].shape[2:]) if acts else ()
+        if cells and min(cells) == 1:
+            warnings.warn(f"layer {self.layer!r} gives maps of {cells} cells for inputs of {tuple(input_size)}: an "
+                          f"axis of one cell carries no location; pick an earlier layer or a larger input",
+                          UserWarning, stacklevel=3)
 
 
 def randomized_copy(model: nn.Module, *, seed: int = 0) -> nn.Module:
@@ -213,6 +254,7 @@ def volume_slices(volume: np.ndarray, cam: np.ndarray | None = None, *, n: int =
                   how: str = "cam_peak") -> list[int]:
     """``n`` slice indices of a (D, H, W) volume, in order: around the map's peak slice, or around the centre.
 
+    A map that is the same on every slice (no peak) gives the centre.
     Near the first or last slice the window is shifted to stay inside the volume, so the indices are distinct
     whenever the volume has at least ``n`` slices.
 
@@ -220,8 +262,9 @@ def volume_slices(volume: np.ndarray, cam: np.ndarray | None = None, *, n: int =
         ValueError: unknown ``how``.
     """
     depth = volume.shape[0]
-    if how == "cam_peak" and cam is not None:
-        centre = int(cam.reshape(depth, -1).sum(axis=1).argmax())
+    profile = None if cam is None else np.asarray(cam, dtype=np.float64).reshape(depth, -1).sum(axis=1)
+    if how == "cam_peak" and profile is not None and np.ptp(profile) > 1e-6 * max(np.abs(profile).max(), 1e-12):
+        centre = int(profile.argmax())
     elif how in ("center", "cam_peak"):
         centre = depth // 2
     else:

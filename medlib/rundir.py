@@ -240,6 +240,14 @@ def _check_predictions(df: pd.DataFrame) -> None:
                          f"got {list(df.columns)}")
 
 
+def safe_folder_name(name: str) -> str:
+    """A model's display name as a folder name (letters, digits, '.', '_', '-')."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._-")
+    if not safe:
+        raise ValueError(f"model name {name!r} gives an empty folder name")
+    return safe
+
+
 @dataclasses.dataclass(frozen=True)
 class RunDir:
     """One run folder, ``runs/<study>/<run-id>/``, with writers and readers for its files.
@@ -302,10 +310,7 @@ class RunDir:
     # -- folders
     def checkpoint_dir(self, model_name: str) -> Path:
         """``checkpoints/<model>/`` (created); the model's display name made safe for a folder name."""
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(model_name)).strip("._-")
-        if not safe:
-            raise ValueError(f"model name {model_name!r} gives an empty folder name")
-        folder = self.path / CHECKPOINTS_DIR / safe
+        folder = self.path / CHECKPOINTS_DIR / safe_folder_name(model_name)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -313,6 +318,12 @@ class RunDir:
     def cams_dir(self) -> Path:
         """``cams/`` (created)."""
         folder = self.path / CAMS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def model_cams_dir(self, model_name: str) -> Path:
+        """``cams/<model>/`` (created), named like ``checkpoint_dir``."""
+        folder = self.cams_dir / safe_folder_name(model_name)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

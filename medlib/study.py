@@ -58,7 +58,8 @@ class DeepResults:
 
 
 def load_study(config_path: str | Path, overrides: Sequence[str] = (), *,
-               injected: Mapping[str, Any] | None = None) -> StudyConfig:
+               injected: Mapping[str, Any] | None = None, root: str | Path = ".",
+               check: bool = True) -> StudyConfig:
     """Load and validate the study's params file; papermill's parameters arrive here.
 
     Args:
@@ -67,12 +68,38 @@ def load_study(config_path: str | Path, overrides: Sequence[str] = (), *,
         injected: the notebook's globals. ``papermill nb.ipynb out.ipynb -f params/x.yaml`` injects each top-level
             key of the YAML as a variable; the ones named like config sections are merged over the file and
             validated like it.
+        root: the folder relative weights paths are read from (the project root; the notebook runs there).
+        check: run ``check_models`` (it imports torch; ``medlib run`` checks the cohort first, then the models).
     """
     extra = {k: v for k, v in (injected or {}).items() if k in _CONFIG_KEYS and not isinstance(v, ModuleType)}
     cfg = load_config(config_path, _nested(extra, overrides))
     if not cfg.models and not cfg.radiomics.enabled:
         raise ValueError(f"{config_path}: no models configured (models: [...] or radiomics.enabled: true)")
+    if check:
+        check_models(cfg, source=str(config_path), root=root)
     return cfg
+
+
+def check_models(cfg: StudyConfig, *, source: str = "config", root: str | Path = ".") -> None:
+    """Check, before anything runs, that every configured model exists and its weights files are on disk.
+
+    Raises:
+        KeyError: an unknown model name (``models[i].name`` or ``radiomics.deep_model``), listing the names.
+        FileNotFoundError: a missing ImageNet file (``models[i].pretrained``) or ``models[i].weights_path``.
+    """
+    from medlib.models import available_models, require_imagenet_weights
+
+    named = [(f"models[{i}].name", m.name, m.spatial_dims) for i, m in enumerate(cfg.models)]
+    named += [("radiomics.deep_model", cfg.radiomics.deep_model, 2)] if cfg.radiomics.enabled else []
+    for key, name, dims in named:
+        if dims not in (2, 3) or name not in available_models(dims):
+            raise KeyError(f"{source}: {key}: unknown model {name!r} for spatial_dims {dims}. Available: "
+                           f"{available_models()}")
+    for i, m in enumerate(cfg.models):
+        if m.pretrained and m.spatial_dims == 2 and m.name != "simplevit":
+            require_imagenet_weights(m.name)
+        if m.weights_path is not None and not (Path(root) / m.weights_path).is_file():
+            raise FileNotFoundError(f"{source}: models[{i}].weights_path: weights file not found: {m.weights_path}")
 
 
 _CONFIG_KEYS = {f.name for f in dataclasses.fields(StudyConfig)}
@@ -476,3 +503,23 @@ def feature_summary(features: FeatureSet) -> pd.DataFrame:
     """How many features each model's table holds."""
     return pd.DataFrame([{"feature set": k, "features": v.shape[1], "cases": v.shape[0]}
                          for k, v in features.tables().items()])
+
+
+def save_metrics(run, thresholds: dict, performance: pd.DataFrame) -> None:
+    """``metrics.json`` of the run: the frozen thresholds and the performance figures (numbers, not text)."""
+    run.write_metrics({"thresholds": {m: {"value": t.value, "method": t.method, "target": t.target}
+                                      for m, t in thresholds.items()},
+                       "performance": performance.attrs.get("values", [])})
+
+
+def save_cams(run, model: str, cases: pd.DataFrame, cams: np.ndarray) -> None:
+    """Grad-CAM maps of the gallery cases as ``cams/<model>/<case_id>.npy`` (the viewer reads them)."""
+    import io
+
+    from medlib.rundir import atomic_write_bytes
+
+    folder = run.model_cams_dir(model)
+    for case_id, cam in zip(cases["case_id"], cams):
+        buffer = io.BytesIO()
+        np.save(buffer, cam.astype(np.float32))
+        atomic_write_bytes(folder / f"{case_id}.npy", buffer.getvalue())

@@ -341,3 +341,48 @@ def test_volume_slices_center_and_short_volumes():
     assert all(0 <= k < 2 for k in volume_slices(np.zeros((2, 4, 4)), np.ones((2, 4, 4)), n=3))
     with pytest.raises(ValueError, match="how must be 'cam_peak' or 'center'; got 'max'"):
         volume_slices(np.zeros((4, 4, 4)), how="max")
+
+
+# --- upsampling alignment (maps line up with the input voxels in 2D and 3D) ---
+class PooledMean(nn.Module):
+    """logits (-s, s), s = mean of the 16x average-pooled input: the Grad-CAM of class 1 is the pooled input."""
+
+    def __init__(self, dims: int) -> None:
+        super().__init__()
+        conv = (nn.Conv2d if dims == 2 else nn.Conv3d)(1, 1, 1, bias=False)  # identity; gives the map a gradient
+        nn.init.ones_(conv.weight)
+        self.features = nn.Sequential(conv, (nn.AvgPool2d if dims == 2 else nn.AvgPool3d)(16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.features(x).flatten(1).mean(1, keepdim=True)
+        return torch.cat([-s, s], dim=1)
+
+
+@pytest.mark.parametrize("cell", [(slice(32, 48), slice(16, 32)), (slice(16, 32), slice(32, 48), slice(16, 32))])
+def test_upsampled_map_is_centred_on_its_feature_cell(cell):
+    shape = (64,) * len(cell)
+    x = torch.zeros(1, 1, *shape)
+    x[(0, 0, *cell)] = 1.0
+    with GradCAMExplainer(PooledMean(len(cell)), layer="features") as cam:
+        m = cam(x, targets="positive")[0]
+    hot = np.nonzero(m > 0.5)
+    centroid = [float(axis.mean()) for axis in hot]
+    expected = [(c.start + c.stop - 1) / 2 for c in cell]  # (D,) H, W
+    np.testing.assert_allclose(centroid, expected, atol=0.5)
+    assert all(c.start <= p < c.stop for p, c in zip(np.unravel_index(m.argmax(), m.shape), cell))
+
+
+def test_a_one_cell_axis_warns():
+    """A 16-slice volume through a stride-16 layer: one cell along D."""
+    with GradCAMExplainer(PooledMean(3), layer="features") as cam:
+        with pytest.warns(UserWarning, match=r"layer 'features' gives maps of \(1, 4, 4\) cells for inputs of "
+                                             r"\(16, 64, 64\).*pick an earlier layer"):
+            cam(torch.rand(1, 1, 16, 64, 64))
+
+
+def test_volume_slices_of_a_map_flat_along_depth_are_central():
+    from medlib.explain import volume_slices
+
+    cam = np.zeros((16, 8, 8))
+    cam[:, 2, 2] = 1  # the same on every slice: no peak slice
+    assert volume_slices(np.zeros((16, 8, 8)), cam, n=3) == volume_slices(np.zeros((16, 8, 8)), how="center", n=3)
