@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (a manifest's list of bad rows joined with ' | '); KeyError unquoted."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines) or type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -163,8 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # the CLI boundary: one line for the user, the traceback with --debug
         if args.debug:
             raise
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"medlib {args.command}: {type(err).__name__}: {message}", file=sys.stderr)
+        print(f"medlib {args.command}: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
         return 1
 
 

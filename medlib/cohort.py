@@ -111,6 +111,16 @@ def _validate_rows(df: pd.DataFrame, cfg: CohortConfig, path: Path) -> None:
         raise CohortError(f"{path}: {len(problems)} problem(s) in the manifest:\n  " + "\n  ".join(shown) + more)
 
 
+def _read_table(path: Path, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` with an empty, binary or malformed file reported as a ``CohortError`` naming it."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        problem = " ".join(str(err).split())
+        raise CohortError(f"{path}: not a readable CSV table ({type(err).__name__}: {problem}); expected a "
+                          f"UTF-8 CSV with a header row") from None
+
+
 def load_cohort(path: str | Path, config: CohortConfig) -> Cohort:
     """Read and validate a cohort manifest.
 
@@ -129,7 +139,7 @@ def load_cohort(path: str | Path, config: CohortConfig) -> Cohort:
     if not path.is_file():
         raise FileNotFoundError(f"cohort manifest not found: {path} (set cohort.manifest in the params file)")
     raw = path.read_bytes()
-    df = pd.read_csv(path, dtype={"case_id": str, "patient_id": str, config.label_column: str},
+    df = _read_table(path, dtype={"case_id": str, "patient_id": str, config.label_column: str},
                      keep_default_na=True)
     _check_columns(df, config, path)
     for col in ("case_id", "patient_id", config.label_column, *config.image_columns):
@@ -263,7 +273,7 @@ def read_split(path: str | Path, cohort: Cohort) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"split file not found: {path} (split.split_file in the params file)")
-    user = pd.read_csv(path, dtype={"case_id": str, "set": str})
+    user = _read_table(path, dtype={"case_id": str, "set": str})
     if not {"case_id", "set"} <= set(user.columns):
         raise CohortError(f"{path}: expected columns case_id and set; got {list(user.columns)}")
     bad_sets = sorted(set(user["set"]) - set(SET_NAMES))

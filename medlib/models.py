@@ -89,7 +89,13 @@ def _fix_densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
-def _load_imagenet(model: nn.Module, name: str) -> None:
+def require_imagenet_weights(name: str) -> Path:
+    """The local ImageNet weights file of a 2D registry model; it must exist (medlib never downloads).
+
+    Raises:
+        KeyError: ``name`` has no ImageNet weights in torchvision.
+        FileNotFoundError: the file is not in the torch hub cache (names the file and ``models[].pretrained``).
+    """
     path = imagenet_weights_file(name)
     if not path.is_file():
         builder = _TORCHVISION_WEIGHTS[name][0]
@@ -99,6 +105,11 @@ def _load_imagenet(model: nn.Module, name: str) -> None:
             f"models[].pretrained: true. medlib never downloads weights. On a machine with internet run "
             f"`python -c \"import torchvision; torchvision.models.{builder}(weights='IMAGENET1K_V1')\"` and copy "
             f"{path.name} into {path.parent}, or set models[].pretrained: false.")
+    return path
+
+
+def _load_imagenet(model: nn.Module, name: str) -> None:
+    path = require_imagenet_weights(name)
     state = torch.load(path, map_location="cpu", weights_only=True)
     if name == "densenet121":
         state = _fix_densenet_keys(state)
