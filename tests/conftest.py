@@ -34,3 +34,14 @@ def reference_dir() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return found
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch CPU thread (two xdist workers share two cores), then restore the setting."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

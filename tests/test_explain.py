@@ -19,12 +19,7 @@ SQUARE = (slice(20, 27), slice(5, 12))                   # rows, columns of a 32
 CUBE = (slice(2, 6), slice(8, 12), slice(11, 15))        # D, H, W of a 16^3 volume
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyCNN(nn.Module):

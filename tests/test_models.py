@@ -13,12 +13,7 @@ from medlib.models import (MultiViewNet, VGG3D, _fix_densenet_keys, available_mo
                            vit_reshape_transform)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -18,12 +18,7 @@ from medlib.train import (BEST_NAME, CHECKPOINT_NAME, FitResult, fit, load_check
 CPU = TrainConfig(epochs=3, batch_size=8, lr=1e-3, device="cpu", patience=0, threads=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy(n: int, seed: int, *, size: int = 32, shift: float = 1.0, channels: int = 1) -> CaseTensors:
