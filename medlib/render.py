@@ -735,7 +735,7 @@ def render_reports(reports_dir: str | Path = "reports", out_dir: str | Path = "r
         RuntimeError: pandoc, Typst or Quarto failed (their message is included).
     """
     start = time.perf_counter()
-    reports, out = Path(reports_dir), Path(out_dir)
+    reports, out = Path(reports_dir).resolve(), Path(out_dir).resolve()  # pandoc runs in other folders
     find_reports(reports)
     chosen = _choose_engine(engine, reports)
     out.parent.mkdir(parents=True, exist_ok=True)
