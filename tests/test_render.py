@@ -305,3 +305,15 @@ def test_rerender_replaces_site_atomically(tmp_path):
     again = render_reports(tmp_path, out, engine="pandoc", pdf=False)
     assert not marker.exists() and again.pdfs == () and (out / "demo.html").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folders left
+
+
+def test_relative_folders_get_every_page(tmp_path, monkeypatch):
+    """The CLI default is the relative ``reports/_site``; pandoc runs in another folder, so paths must resolve."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    nbformat.write(make_notebook(), reports / "demo.ipynb")
+    monkeypatch.chdir(tmp_path)
+    result = render_reports("reports", "reports/_site", engine="pandoc")
+    written = sorted(p.name for p in (tmp_path / "reports" / "_site").iterdir())
+    assert "index.html" in written and "demo.html" in written and "demo.pdf" in written
+    assert len(result.pages) >= 2
