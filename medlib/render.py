@@ -3,8 +3,10 @@
 Two engines produce the same site in ``reports/_site/``: ``index.html`` (the suite), ``<study>.html`` and
 ``<study>.pdf`` per executed notebook, and ``methods.html``.
 
-* **Quarto**, when ``quarto`` is on PATH: ``quarto render reports/`` with the project file
-  ``reports/_quarto.yml`` (website + Typst PDFs, notebooks never re-executed).
+* **Quarto**, when ``quarto`` is on PATH and the reports folder lies in a Quarto project (``_quarto.yml`` in
+  it or a folder above; the project root's file here): ``quarto render reports`` run in the project root
+  (website + Typst PDFs, notebooks never re-executed). Quarto mirrors the project's folders, so its pages are
+  ``reports/_site/reports/*.html`` beside its ``site_libs/``.
 * **pandoc + Typst** otherwise (the default on our machines and CI, where Quarto cannot be installed): each
   notebook becomes a pandoc Markdown document (:func:`notebook_to_markdown`); pandoc (from the
   ``pypandoc_binary`` wheel) writes self-contained HTML (images inlined, MathML, no CDN) and Typst source,
@@ -677,6 +679,14 @@ def _build_site(reports: Path, site: Path, pdf: bool) -> list[str]:
 # ------------------------------------------------------------------------------------------ engines
 
 
+def quarto_project(reports: Path) -> Path | None:
+    """The Quarto project folder of ``reports``: the nearest folder, ``reports`` or above, with ``_quarto.yml``."""
+    for folder in (reports, *reports.parents):
+        if (folder / "_quarto.yml").is_file():
+            return folder
+    return None
+
+
 def _choose_engine(engine: str, reports: Path) -> str:
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
@@ -684,21 +694,24 @@ def _choose_engine(engine: str, reports: Path) -> str:
     if engine == "quarto" and quarto is None:
         raise FileNotFoundError("engine='quarto' but quarto is not on PATH; use engine='pandoc' "
                                 "(pandoc + Typst from the Python wheels) or install Quarto")
-    if engine == "quarto" and not (reports / "_quarto.yml").is_file():
-        raise FileNotFoundError(f"engine='quarto' needs the Quarto project file {reports / '_quarto.yml'}")
+    if engine == "quarto" and quarto_project(reports) is None:
+        raise FileNotFoundError(f"engine='quarto' needs a Quarto project file (_quarto.yml) in {reports} or a "
+                                f"folder above it (the project root has one)")
     if engine == "auto":
-        return "quarto" if quarto and (reports / "_quarto.yml").is_file() else "pandoc"
+        return "quarto" if quarto and quarto_project(reports) is not None else "pandoc"
     return engine
 
 
 def _render_quarto(reports: Path, site: Path, pdf: bool) -> list[str]:
-    """``quarto render`` of the project in ``reports`` (``_quarto.yml``), output into ``site``."""
-    cmd = [shutil.which("quarto") or "quarto", "render", ".", "--output-dir",
-           os.path.relpath(site, reports)] + ([] if pdf else ["--to", "html"])
-    proc = subprocess.run(cmd, cwd=reports, capture_output=True, text=True, check=False)
+    """``quarto render <reports>`` in the project root (``_quarto.yml``), output into ``site``."""
+    project = quarto_project(reports)
+    target = os.path.relpath(reports, project)
+    cmd = [shutil.which("quarto") or "quarto", "render", target, "--output-dir",
+           os.path.relpath(site, project)] + ([] if pdf else ["--to", "html"])
+    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-        raise RuntimeError(f"quarto render {reports} failed (exit {proc.returncode}):\n{tail}")
+        raise RuntimeError(f"quarto render {target} (in {project}) failed (exit {proc.returncode}):\n{tail}")
     return []
 
 
@@ -718,12 +731,12 @@ def render_reports(reports_dir: str | Path = "reports", out_dir: str | Path = "r
     """Render the executed notebooks of ``reports_dir`` into an HTML site and one PDF per study.
 
     Args:
-        reports_dir: folder of executed notebooks (``medlib run`` writes them), ``index.qmd``,
-            ``methods.qmd`` and ``_quarto.yml``.
+        reports_dir: folder of executed notebooks (``medlib run`` writes them), ``index.qmd`` and
+            ``methods.qmd``; for Quarto, inside the project whose ``_quarto.yml`` is at the root.
         out_dir: the site folder; replaced as a whole, only once everything rendered.
-        engine: ``"quarto"`` (needs ``quarto`` on PATH and ``_quarto.yml``), ``"pandoc"`` (pandoc + Typst
-            from the Python wheels), or ``"auto"``: Quarto when it is on PATH and the project file exists,
-            pandoc otherwise.
+        engine: ``"quarto"`` (needs ``quarto`` on PATH and a ``_quarto.yml`` in ``reports_dir`` or above),
+            ``"pandoc"`` (pandoc + Typst from the Python wheels), or ``"auto"``: Quarto when it is on PATH and
+            the project file exists, pandoc otherwise.
         pdf: also write ``<study>.pdf``.
 
     Returns:
@@ -753,6 +766,7 @@ def render_reports(reports_dir: str | Path = "reports", out_dir: str | Path = "r
     notes = [*(str(w.message) for w in caught if issubclass(w.category, RenderWarning)), *notes]
     order = {stem: i for i, stem in enumerate(["index", *(p.stem for p in find_reports(reports)), "methods"])}
     rank = lambda p: (order.get(p.stem, len(order)), p.stem)  # noqa: E731
-    return RenderResult(engine=chosen, out_dir=out, pages=tuple(sorted(out.glob("*.html"), key=rank)),
-                        pdfs=tuple(sorted(out.glob("*.pdf"), key=rank)) if pdf else (),
+    pages = [p for p in out.rglob("*.html") if "site_libs" not in p.relative_to(out).parts]
+    return RenderResult(engine=chosen, out_dir=out, pages=tuple(sorted(pages, key=rank)),
+                        pdfs=tuple(sorted(out.rglob("*.pdf"), key=rank)) if pdf else (),
                         seconds=time.perf_counter() - start, notes=tuple(notes))

@@ -191,13 +191,17 @@ def test_engine_choice(tmp_path, monkeypatch):
     assert render._choose_engine("auto", tmp_path) == "pandoc"  # no _quarto.yml in this folder
     (tmp_path / "_quarto.yml").write_text("project:\n  type: website\n")
     assert render._choose_engine("auto", tmp_path) == "quarto"
+    (tmp_path / "reports").mkdir()
+    assert render.quarto_project(tmp_path / "reports") == tmp_path  # the project file is found above
+    assert render._choose_engine("auto", tmp_path / "reports") == "quarto"
 
 
 FAKE_QUARTO = """#!/bin/sh
 echo "$@" > "$FAKE_QUARTO_LOG"
 if [ -n "$FAKE_QUARTO_FAIL" ]; then echo "ERROR: compilation failed" >&2; exit 1; fi
 while [ $# -gt 0 ]; do [ "$1" = "--output-dir" ] && out="$2"; shift; done
-echo '<html></html>' > "$out/index.html"; echo '%PDF-1.7' > "$out/demo.pdf"
+mkdir -p "$out/reports" "$out/site_libs"; echo '<html></html>' > "$out/site_libs/lib.html"
+echo '<html></html>' > "$out/reports/index.html"; echo '%PDF-1.7' > "$out/reports/demo.pdf"
 """
 
 
@@ -208,33 +212,42 @@ def test_quarto_engine(tmp_path, monkeypatch):
     (bin_dir / "quarto").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_QUARTO_LOG", str(tmp_path / "args.txt"))
-    reports = tmp_path / "reports"
-    reports.mkdir()
+    project = tmp_path / "project"
+    reports = project / "reports"
+    reports.mkdir(parents=True)
     nbformat.write(make_notebook(), reports / "demo.ipynb")
-    shutil.copy(Path(__file__).resolve().parents[1] / "reports" / "_quarto.yml", reports)
+    shutil.copy(Path(__file__).resolve().parents[1] / "_quarto.yml", project)  # the root's project file
     result = render_reports(reports, reports / "_site")
     assert result.engine == "quarto"
     assert [p.name for p in result.pages] == ["index.html"] and [p.name for p in result.pdfs] == ["demo.pdf"]
-    assert (tmp_path / "args.txt").read_text().startswith("render . --output-dir .")
+    assert (reports / "_site" / "reports" / "index.html").is_file()  # Quarto mirrors the project's folders
+    assert (tmp_path / "args.txt").read_text().startswith("render reports --output-dir reports/.")
     monkeypatch.setenv("FAKE_QUARTO_FAIL", "1")
     with pytest.raises(RuntimeError, match=r"quarto render .* failed \(exit 1\):\nERROR: compilation failed"):
         render_reports(reports, reports / "_site", engine="quarto", pdf=False)
     assert "--to html" in (tmp_path / "args.txt").read_text()
-    assert (reports / "_site" / "index.html").exists()  # the previous site is kept
+    assert (reports / "_site" / "reports" / "index.html").exists()  # the previous site is kept
 
 
 def test_project_quarto_config_is_valid():
     root = Path(__file__).resolve().parents[1]
     import yaml
 
-    config = yaml.safe_load((root / "reports" / "_quarto.yml").read_text())
+    config = yaml.safe_load((root / "_quarto.yml").read_text())  # at the project root
     assert config["project"]["type"] == "website"
     assert config["execute"]["enabled"] is False
     assert {"html", "typst"} <= set(config["format"])
     assert config["format"]["html"]["html-math-method"] == "mathml"  # no MathJax CDN
-    assert {"index.qmd", "methods.qmd", "*.ipynb"} <= set(config["project"]["render"])
+    assert config["project"]["execute-dir"] == "project"
+    render_list = config["project"]["render"]
+    assert {"reports/index.qmd", "reports/methods.qmd", "reports/*.ipynb", "!reports/*.failed.ipynb"} <= set(
+        render_list)
+    assert not any(item.lstrip("!").startswith("notebooks") or item == "*.ipynb" for item in render_list)
     for page in ("index.qmd", "methods.qmd"):
         assert (root / "reports" / page).is_file()
+    for item in config["website"]["navbar"]["left"]:  # navigation targets are project-relative sources
+        assert (root / item["href"]).is_file() or item["href"].endswith(".ipynb"), item
+        assert item["href"].startswith("reports/"), item
 
 
 # ------------------------------------------------------------------------------------------ site
