@@ -75,6 +75,7 @@ class ModelConfig:
     weights_path: str | None = None        # local weights file (e.g. MedicalNet 3D)
     multiview: Literal["shared", "separate"] = "separate"  # one backbone per view, or one shared
     cam_layer: str | None = None           # layer name for Grad-CAM; None = the model's default
+    width: float = 1.0                     # channel-width multiplier (3D vgg16 only: 0.5 = 16 to 128 channels)
 
     @property
     def display_name(self) -> str:
@@ -136,7 +137,7 @@ class RadiomicsConfig:
     deep_offsets_mm: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
     deep_window: tuple[float, float] = (40.0, 80.0)  # brain window (centre, width) in HU
     deep_size: int = 64                    # slice crops resized to this before the backbone
-    workers: int = 1                       # process pool for extraction
+    workers: int = 1                       # processes for feature extraction and for fitting the feature models
 
 
 @dataclass(frozen=True)

@@ -223,14 +223,37 @@ def _read_case(case: tuple[object, str, str], reader: Callable[[Any], Any] | Non
 
 
 def _table_row(case: tuple[object, str, str], settings: RadiomicsConfig,
-               reader: Callable[[Any], Any] | None) -> dict[str, float]:
+               reader: Callable[[Any], Any] | None, habitats: int = 0, seed: int = 0) -> dict[str, float]:
     image, mask, spacing = _read_case(case, reader)
-    return radiomics_features(image, mask, spacing, settings=settings, case_id=case[0])
+    row = radiomics_features(image, mask, spacing, settings=settings, case_id=case[0])
+    if habitats:
+        row.update(habitat_radiomics(image, mask, spacing, k=habitats, settings=settings, seed=seed,
+                                     case_id=case[0]))
+    return row
+
+
+def _single_threaded_worker() -> None:
+    """Pool workers compute with one thread each: the pool is the parallelism. Otherwise SimpleITK and
+    OpenMP (scikit-learn's k-means) start a thread per core in every worker, and their spinning threads
+    oversubscribe the CPU, worst beside another busy process."""
+    import os
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"  # libraries loaded later read these
+    import SimpleITK as sitk
+    from threadpoolctl import threadpool_limits
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    threadpool_limits(1)  # libraries already loaded (NumPy's BLAS)
 
 
 def radiomics_table(cases: Iterable[tuple[object, str, str]], settings: RadiomicsConfig | None = None, *,
-                    workers: int = 1, reader: Callable[[Any], Any] | None = None) -> pd.DataFrame:
-    """Radiomics for many cases, one row per case, in parallel over cases.
+                    workers: int = 1, reader: Callable[[Any], Any] | None = None, habitats: int = 0,
+                    seed: int = 0) -> pd.DataFrame:
+    """Radiomics for many cases, one row per case, in parallel over cases; optionally per habitat subregion.
+
+    Each case is read once; its whole-ROI features and, with ``habitats``, the features of each of its
+    habitat subregions (:func:`habitat_radiomics`) are computed in the same worker.
 
     Args:
         cases: ``(case_id, image_path, mask_path)`` triples; mask voxels > 0.5 are ROI.
@@ -239,6 +262,9 @@ def radiomics_table(cases: Iterable[tuple[object, str, str]], settings: Radiomic
             is safe after torch has started threads); 1 = in this process.
         reader: ``path -> object with .array (D, H, W) and .spacing``; None = ``medlib.imaging.read_image``.
             Must be a module-level function when ``workers > 1``.
+        habitats: k > 0 also computes radiomics of k habitat subregions per case, in columns prefixed
+            ``habitat1_`` ... ``habitat{k}_``; 0 = whole ROI only.
+        seed: the habitat clustering's seed.
 
     Returns:
         DataFrame indexed by ``case_id`` in the order given, one column per feature; ``attrs["radiomics"]``
@@ -255,11 +281,12 @@ def radiomics_table(cases: Iterable[tuple[object, str, str]], settings: Radiomic
     if workers < 1:
         raise ValueError(f"workers must be >= 1; got {workers}")
     if workers == 1 or len(cases) <= 1:
-        rows = [_table_row(c, cfg, reader) for c in cases]
+        rows = [_table_row(c, cfg, reader, habitats, seed) for c in cases]
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(cases)), mp_context=context) as pool:
-            rows = list(pool.map(_table_row, cases, repeat(cfg), repeat(reader)))
+        with ProcessPoolExecutor(max_workers=min(workers, len(cases)), mp_context=context,
+                                 initializer=_single_threaded_worker) as pool:
+            rows = list(pool.map(_table_row, cases, repeat(cfg), repeat(reader), repeat(habitats), repeat(seed)))
     table = pd.DataFrame(rows, index=pd.Index(ids, name="case_id"))
     table.attrs["radiomics"] = radiomics_settings(cfg)
     return table

@@ -23,11 +23,13 @@ drop is reported (``FittedFeatureModel.dropped``; ``selected[name].attrs["droppe
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_selection import SelectFromModel
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
@@ -245,8 +247,17 @@ def _labels_for(y: pd.Series | Mapping | Sequence, frame: pd.DataFrame) -> np.nd
     return np.asarray(y)
 
 
+def _fit_recording_warnings(X: pd.DataFrame, y: np.ndarray, **kwargs: Any
+                            ) -> tuple[FittedFeatureModel, list[tuple[str, type[Warning]]]]:
+    """:func:`fit_feature_model`, returning the warnings it raised (a joblib worker's would go to its stderr)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit_feature_model(X, y, **kwargs)
+    return fitted, list(dict.fromkeys((str(w.message), w.category) for w in caught))  # each distinct one once
+
+
 def fit_study_models(feature_tables: Mapping[str, pd.DataFrame], y: pd.Series | Sequence[int],
-                     split: pd.DataFrame, *, seed: int = 0, cv: int = 5
+                     split: pd.DataFrame, *, seed: int = 0, cv: int = 5, n_jobs: int = 1
                      ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Fit one model per feature table on the training set and predict every set.
 
@@ -257,6 +268,8 @@ def fit_study_models(feature_tables: Mapping[str, pd.DataFrame], y: pd.Series | 
         split: case_id (column or index), set (train/val/test/external) and optionally patient_id.
         seed: passed to :func:`fit_feature_model`.
         cv: CV folds for choosing the L1 strength.
+        n_jobs: models fitted in parallel (joblib processes); each fit is deterministic for ``seed``, so the
+            result does not depend on ``n_jobs``.
 
     Returns:
         ``(predictions, selected)``: the Predictions long table (case_id, patient_id, model, set, y_true,
@@ -273,13 +286,18 @@ def fit_study_models(feature_tables: Mapping[str, pd.DataFrame], y: pd.Series | 
     if not train.any():
         raise ValueError("split has no training rows (set == 'train')")
     order = [s for s in SETS if (frame["set"] == s).any()]
-    parts, selected = [], {}
+    tables = {}
     for name, table in feature_tables.items():
         missing = [c for c in frame["case_id"] if c not in table.index]
         if missing:
             raise ValueError(f"{name}: feature table lacks {len(missing)} case(s) of the split, e.g. {missing[:5]}")
-        X = table.loc[frame["case_id"]]
-        fitted = fit_feature_model(X.iloc[train], labels[train], name=name, seed=seed, cv=cv)
+        tables[name] = table.loc[frame["case_id"]]
+    fits = Parallel(n_jobs=n_jobs)(delayed(_fit_recording_warnings)(X.iloc[train], labels[train], name=name,
+                                                                     seed=seed, cv=cv) for name, X in tables.items())
+    parts, selected = [], {}
+    for (name, X), (fitted, caught) in zip(tables.items(), fits):
+        for message, category in caught:  # raised here, as a serial fit would, not on a worker's stderr
+            warnings.warn(f"{name}: {message}", category, stacklevel=2)
         for set_name in order:
             rows = (frame["set"] == set_name).to_numpy()
             parts.append(feature_model_predictions(fitted, X.iloc[rows], labels[rows], frame["case_id"][rows].tolist(),

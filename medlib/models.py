@@ -16,6 +16,7 @@ cache and ``weights_path`` reads a local file (e.g. MedicalNet 3D weights).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -182,14 +183,18 @@ class VGG3D(nn.Module):
 
     Hand-written because neither MONAI nor torchvision has a 3D VGG. Compared with the 2D VGG16 the widths are
     halved (32 → 256 instead of 64 → 512; a full-width 3D VGG16 has about 10x the parameters and does not fit a
-    few hundred volumes), BatchNorm follows every convolution, blocks 1-4 end in a 2x max-pool and the fifth
+    few hundred volumes; ``width`` scales them further, e.g. 0.5 for 16 → 128 and a quarter of the compute on a
+    CPU), BatchNorm follows every convolution, blocks 1-4 end in a 2x max-pool and the fifth
     block's max-pool and the three fully connected layers are replaced by global average pooling, so any volume
     of at least 16 voxels per side works. ``features.4`` (the last conv block) is the Grad-CAM layer.
     """
 
     def __init__(self, in_channels: int, num_classes: int, widths: Sequence[Sequence[int]] = VGG16_WIDTHS,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, width: float = 1.0) -> None:
         super().__init__()
+        if not width > 0:
+            raise ValueError(f"width must be > 0; got {width}")
+        widths = [[max(1, round(w * width)) for w in block] for block in widths]
         blocks, channels = [], in_channels
         for i, block in enumerate(widths):
             layers: list[nn.Module] = []
@@ -275,15 +280,17 @@ def _build_2d(name: str) -> Builder:
 
 
 def _build_3d(name: str) -> Builder:
-    def build(in_channels: int, num_classes: int, pretrained: bool, image_size) -> nn.Module:
+    def build(in_channels: int, num_classes: int, pretrained: bool, image_size, width: float = 1.0) -> nn.Module:
         if pretrained:
             raise ValueError(f"3D {name} has no ImageNet weights; use models[].weights_path for a local "
                              f"MedicalNet file and pretrained: false")
         if name == "vgg16":
-            return VGG3D(in_channels, num_classes)
+            return VGG3D(in_channels, num_classes, width=width)
         return _monai_resnet(int(name.removeprefix("resnet")), in_channels, num_classes)
     return build
 
+
+WIDTH_MODELS = {(3, "vgg16")}  # (spatial_dims, name) of the models with a channel-width multiplier
 
 REGISTRY: dict[int, dict[str, Builder]] = {
     2: {n: _build_2d(n) for n in ("resnet18", "resnet50", "densenet121", "simplevit")},
@@ -345,7 +352,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
 def build_model(name: str, *, in_channels: int, num_classes: int = 2, spatial_dims: int = 2,
                 pretrained: bool = False, weights_path: str | Path | None = None,
                 multiview: MultiView | None = "separate",
-                image_size: Sequence[int] | None = None) -> nn.Module:
+                image_size: Sequence[int] | None = None, width: float = 1.0) -> nn.Module:
     """Build a registry model that maps ``[N, in_channels, *spatial]`` to logits ``[N, num_classes]``.
 
     A 2D model with ``in_channels > 1`` and ``multiview`` set is a ``MultiViewNet`` over ``in_channels``
@@ -361,6 +368,7 @@ def build_model(name: str, *, in_channels: int, num_classes: int = 2, spatial_di
         weights_path: a local state-dict file loaded after building (see ``load_weights``).
         multiview: ``"separate"`` (one backbone per view), ``"shared"``, or None (no multi-view).
         image_size: (H, W) of the input; required by ``simplevit``.
+        width: channel-width multiplier; only the 3D ``vgg16`` has one (other models take 1.0 only).
 
     Raises:
         KeyError: unknown name, listing the available ones.
@@ -376,7 +384,12 @@ def build_model(name: str, *, in_channels: int, num_classes: int = 2, spatial_di
         raise ValueError(f"need in_channels >= 1 and num_classes >= 2; got {in_channels}, {num_classes}")
     if multiview not in ("separate", "shared", None):
         raise ValueError(f"multiview must be 'separate', 'shared' or None; got {multiview!r}")
+    if width != 1.0 and (spatial_dims, name) not in WIDTH_MODELS:
+        raise ValueError(f"width {width} is not supported by the {spatial_dims}D model {name!r}: only "
+                         f"{[f'{d}D {n}' for d, n in sorted(WIDTH_MODELS)]} scale their widths; use width 1.0")
     builder = REGISTRY[spatial_dims][name]
+    if (spatial_dims, name) in WIDTH_MODELS:
+        builder = functools.partial(builder, width=width)
     if spatial_dims == 2 and in_channels > 1 and multiview is not None:
         n_backbones = in_channels if multiview == "separate" else 1
         backbones = [builder(1, num_classes, pretrained, image_size) for _ in range(n_backbones)]
@@ -404,7 +417,7 @@ def build_from_config(model_cfg, *, in_channels: int, image_size: Sequence[int])
     multiview = model_cfg.multiview if (in_channels > 1 and model_cfg.spatial_dims == 2) else None
     return build_model(model_cfg.name, in_channels=in_channels, spatial_dims=model_cfg.spatial_dims,
                        pretrained=model_cfg.pretrained, weights_path=model_cfg.weights_path,
-                       multiview=multiview, image_size=tuple(image_size))
+                       multiview=multiview, image_size=tuple(image_size), width=model_cfg.width)
 
 
 # ---------------------------------------------------------------- layers for Grad-CAM and features

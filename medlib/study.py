@@ -85,9 +85,10 @@ def check_models(cfg: StudyConfig, *, source: str = "config", root: str | Path =
 
     Raises:
         KeyError: an unknown model name (``models[i].name`` or ``radiomics.deep_model``), listing the names.
+        ValueError: ``models[i].width`` other than 1.0 on a model without a width multiplier, or not positive.
         FileNotFoundError: a missing ImageNet file (``models[i].pretrained``) or ``models[i].weights_path``.
     """
-    from medlib.models import available_models, require_imagenet_weights
+    from medlib.models import WIDTH_MODELS, available_models, require_imagenet_weights
 
     named = [(f"models[{i}].name", m.name, m.spatial_dims) for i, m in enumerate(cfg.models)]
     named += [("radiomics.deep_model", cfg.radiomics.deep_model, 2)] if cfg.radiomics.enabled else []
@@ -96,6 +97,12 @@ def check_models(cfg: StudyConfig, *, source: str = "config", root: str | Path =
             raise KeyError(f"{source}: {key}: unknown model {name!r} for spatial_dims {dims}. Available: "
                            f"{available_models()}")
     for i, m in enumerate(cfg.models):
+        if m.width != 1.0 and (m.spatial_dims, m.name) not in WIDTH_MODELS:
+            raise ValueError(f"{source}: models[{i}].width: {m.width} is not supported by the {m.spatial_dims}D "
+                             f"model {m.name!r}; only {sorted(f'{d}D {n}' for d, n in WIDTH_MODELS)} scale "
+                             f"their widths (use 1.0)")
+        if m.width <= 0:
+            raise ValueError(f"{source}: models[{i}].width must be > 0; got {m.width}")
         if m.pretrained and m.spatial_dims == 2 and m.name != "simplevit":
             require_imagenet_weights(m.name)
         if m.weights_path is not None and not (Path(root) / m.weights_path).is_file():
@@ -425,7 +432,7 @@ def _deep_backbone(cfg: StudyConfig):
 
 def ich_features(cfg: StudyConfig, prepared: Prepared) -> FeatureSet:
     """Radiomics of the whole ROI, radiomics per habitat subregion, and ResNet deep features of ROI slices."""
-    from medlib.features import habitat_radiomics, ich_deep_features, radiomics_table
+    from medlib.features import ich_deep_features, radiomics_table
     from medlib.imaging import read_image
 
     rc = cfg.radiomics
@@ -434,24 +441,22 @@ def ich_features(cfg: StudyConfig, prepared: Prepared) -> FeatureSet:
     cases = list(zip(table["case_id"], table[image_col], table[mask_col]))
     seconds = {}
     start = time.perf_counter()
-    radiomics = radiomics_table(cases, rc, workers=rc.workers)
-    seconds["radiomics"] = time.perf_counter() - start
+    both = radiomics_table(cases, rc, workers=rc.workers, habitats=rc.habitats, seed=cfg.train.seed)
+    habitat_columns = [c for c in both.columns if c.startswith("habitat")]
+    radiomics, habitats = both.drop(columns=habitat_columns), _split_habitats(both[habitat_columns], rc.habitats)
+    seconds["radiomics (whole ROI and habitats)"] = time.perf_counter() - start
     start = time.perf_counter()
     net = _deep_backbone(cfg)
-    deep_rows, habitat_rows = {}, {}
+    deep_rows = {}
     for case_id, image_path, mask_path in cases:
         image, mask = read_image(image_path), read_image(mask_path).array > 0.5
         deep_rows[case_id] = ich_deep_features(image.array, mask, image.spacing, net,
                                                offsets_mm=rc.deep_offsets_mm, window=rc.deep_window,
                                                size=rc.deep_size, case_id=case_id)
-        if rc.habitats:
-            habitat_rows[case_id] = habitat_radiomics(image.array, mask, image.spacing, k=rc.habitats,
-                                                      settings=rc, seed=cfg.train.seed, case_id=case_id)
-    seconds["deep and habitat features"] = time.perf_counter() - start
+    seconds["deep features"] = time.perf_counter() - start
     deep = pd.DataFrame.from_dict(deep_rows, orient="index").add_prefix("f")
-    habitats = _split_habitats(pd.DataFrame.from_dict(habitat_rows, orient="index"), rc.habitats)
     return FeatureSet(radiomics=radiomics.loc[table["case_id"]], deep=deep.loc[table["case_id"]],
-                      habitats=habitats, seconds=seconds)
+                      habitats={name: t.loc[table["case_id"]] for name, t in habitats.items()}, seconds=seconds)
 
 
 def _split_habitats(table: pd.DataFrame, k: int) -> dict[str, pd.DataFrame]:
@@ -469,7 +474,8 @@ def fit_feature_models(cfg: StudyConfig, prepared: Prepared, features: FeatureSe
 
     start = time.perf_counter()
     y = prepared.table.set_index("case_id")["y"]
-    predictions, selected = fit_study_models(features.tables(), y, prepared.split, seed=cfg.train.seed)
+    predictions, selected = fit_study_models(features.tables(), y, prepared.split, seed=cfg.train.seed,
+                                             n_jobs=cfg.radiomics.workers)
     return FeatureResults(predictions=predictions, selected=selected,
                           seconds={"fit": time.perf_counter() - start})
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from medlib.config import RadiomicsConfig
@@ -154,6 +155,22 @@ def test_radiomics_table_serial_equals_parallel(tmp_path):
     assert "original_glcm_Contrast" in serial.columns
     assert serial.attrs["radiomics"]["setting"]["binWidth"] == cfg.bin_width
     np.testing.assert_allclose(parallel.to_numpy(), serial.to_numpy())
+
+
+def test_radiomics_table_with_habitats_matches_habitat_radiomics(tmp_path):
+    cases = _write_cases(tmp_path, 2)
+    cfg = RadiomicsConfig(resample_mm=None, feature_classes=("firstorder",))
+    serial = radiomics_table(cases, cfg, workers=1, reader=_npz_reader, habitats=2, seed=3)
+    parallel = radiomics_table(cases, cfg, workers=2, reader=_npz_reader, habitats=2, seed=3)
+    whole = radiomics_table(cases, cfg, reader=_npz_reader)
+    pd.testing.assert_frame_equal(parallel, serial)
+    habitat_columns = [c for c in serial.columns if c.startswith("habitat")]
+    assert {c.split("_")[0] for c in habitat_columns} == {"habitat1", "habitat2"}
+    pd.testing.assert_frame_equal(serial.drop(columns=habitat_columns), whole)  # whole-ROI columns unchanged
+    image = _npz_reader(cases[1][1])
+    mask = _npz_reader(cases[1][2]).array > 0.5
+    expected = habitat_radiomics(image.array, mask, image.spacing, k=2, settings=cfg, seed=3)
+    np.testing.assert_allclose(serial.loc["c1", list(expected)].to_numpy(dtype=float), list(expected.values()))
 
 
 def test_radiomics_table_mask_spacing_mismatch_names_case(tmp_path):

@@ -172,6 +172,16 @@ def test_fit_study_models_ignores_non_training_rows(problem, study):
         pd.testing.assert_frame_equal(selected_again[name], selected[name])
 
 
+def test_fit_study_models_in_parallel_equals_serial(study, problem):
+    _, y, split = problem
+    tables, (predictions, selected) = study
+    again, selected_again = fit_study_models(tables, y, split, seed=0, n_jobs=2)
+    pd.testing.assert_frame_equal(again, predictions)
+    for name in tables:
+        pd.testing.assert_frame_equal(selected_again[name], selected[name])
+        assert selected_again[name].attrs == selected[name].attrs
+
+
 def test_fit_study_models_reports_dropped_and_missing_cases(problem):
     X, y, split = problem
     table = X[["f0", "f1"]].assign(const=1.0)

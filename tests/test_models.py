@@ -83,6 +83,18 @@ def test_medicalnet_layout():
     assert sum(isinstance(m, torch.nn.BatchNorm3d) for m in vgg.modules()) == 13
 
 
+def test_vgg16_width_scales_every_block():
+    full = build_model("vgg16", in_channels=3, spatial_dims=3)
+    half = build_from_config(ModelConfig(name="vgg16", spatial_dims=3, width=0.5), in_channels=3,
+                             image_size=(16, 16, 16))
+    widths = lambda m: [c.out_channels for c in m.modules() if isinstance(c, torch.nn.Conv3d)]  # noqa: E731
+    assert widths(half) == [w // 2 for w in widths(full)] and widths(half)[0] == 16
+    assert len(widths(half)) == 13 and half.head[-1].in_features == 128
+    assert _forward(half, torch.randn(2, 3, 16, 16, 16)).shape == (2, 2)
+    n_params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert 0.2 < n_params(half) / n_params(full) < 0.3  # convolution weights scale with width squared
+
+
 def test_unknown_model_lists_available():
     with pytest.raises(KeyError, match=r"Unknown 3D model 'densenet121'.*resnet10.*vgg16"):
         build_model("densenet121", in_channels=1, spatial_dims=3)
@@ -99,6 +111,9 @@ def test_unknown_model_lists_available():
     (dict(name="simplevit", in_channels=1), "simplevit needs image_size"),
     (dict(name="simplevit", in_channels=1, image_size=(32, 32), pretrained=True), "no ImageNet weights"),
     (dict(name="vgg16", in_channels=1, spatial_dims=3, pretrained=True), "weights_path"),
+    (dict(name="resnet18", in_channels=1, width=0.5), r"width 0.5 is not supported by the 2D model 'resnet18'"),
+    (dict(name="resnet10", in_channels=1, spatial_dims=3, width=2.0), r"only \['3D vgg16'\]"),
+    (dict(name="vgg16", in_channels=1, spatial_dims=3, width=0.0), "width must be > 0"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

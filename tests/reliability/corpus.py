@@ -385,6 +385,12 @@ def weights_path_missing(ws):
                    r"models\[0\]\.weights_path: weights file not found: .*medicalnet\.pth", ws.run_argv(p))
 
 
+def width_unsupported(ws):
+    p = ws.params(models=[{"name": "resnet18", "width": 0.5}])
+    return ws.case("a width multiplier on a model without one", "preflight", _load(p), ValueError,
+                   r"models\[0\]\.width: 0\.5 is not supported by the 2D model 'resnet18'", ws.run_argv(p))
+
+
 def run_id_traversal(ws):
     p = ws.params()
     from medlib.runner import run_study
@@ -568,7 +574,8 @@ CASES: dict[str, tuple[str, Callable]] = {f.__name__: (study, f) for study, f in
     ("nec", params_top_level_list), ("nec", params_yaml_tag_attack), ("nec", params_missing),
     ("nec", params_study_mismatch), ("nec", override_yaml_tag), ("nec", override_python_code),
     ("nec", override_unknown_key), ("nec", override_no_equals), ("nec", model_unknown),
-    ("nec", pretrained_missing), ("nec", weights_path_missing), ("nec", run_id_traversal),
+    ("nec", pretrained_missing), ("nec", weights_path_missing), ("nec", width_unsupported),
+    ("nec", run_id_traversal),
     ("nec", run_id_exists), ("nec", resume_missing), ("nec", unknown_study),
     ("nec", synth_unknown_study), ("nec", synth_bad_scale),
     ("nec", dicom_corrupt), ("nec", dicom_truncated), ("nec", dicom_no_pixels), ("nec", dicom_unsupported_syntax),
