@@ -231,22 +231,27 @@ def plot_cam_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataFrame, *
 
 def plot_cam_volume_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataFrame, *,
                             view_names: Sequence[str] | None = None, n_slices: int = 3,
-                            alpha: float = 0.45) -> plt.Figure:
-    """3D Grad-CAM gallery: per case a few axial slices around the map's peak, first sequence under the map."""
+                            alpha: float = 0.45, cases_per_row: int = 3) -> plt.Figure:
+    """3D Grad-CAM gallery: per case a few axial slices around the map's peak, first sequence under the map;
+    ``cases_per_row`` cases side by side, so a gallery of a dozen cases fits a page."""
     from medlib.explain import overlay, volume_slices
 
     n = images.shape[0]
     name = (list(view_names) if view_names else ["channel 1"])[0]
+    per_row = max(1, min(cases_per_row, n))
+    nrows = int(np.ceil(n / per_row))
     with _style():
-        fig, axes = plt.subplots(n, n_slices, figsize=(2.0 * n_slices + 0.6, 2.4 * n), squeeze=False,
-                                 layout="compressed")
+        fig, axes = plt.subplots(nrows, per_row * n_slices, figsize=(1.5 * per_row * n_slices + 0.6, 2.0 * nrows),
+                                 squeeze=False, layout="compressed")
+        for ax in axes.ravel():
+            ax.axis("off")
         for i in range(n):
             row = info.iloc[i]
+            r, first = divmod(i, per_row)
             picks = volume_slices(images[i, 0], cams[i], n=n_slices)
             for j, k in enumerate(picks):
-                ax = axes[i, j]
+                ax = axes[r, first * n_slices + j]
                 ax.imshow(overlay(images[i, 0, k], cams[i, k], alpha=alpha))
-                ax.axis("off")
                 title = f"{_case_title(row)}\n" if j == 0 else "\n\n"
                 ax.set_title(f"{title}{name} slice {k}", fontsize=7, color=GROUP_COLORS.get(row["group"], "black"))
         _cam_colorbar(fig, axes)

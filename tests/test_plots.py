@@ -299,7 +299,8 @@ def test_cam_volume_gallery(tmp_path):
     images, cams, info = fake_volume_cases()
     fig = plots.plot_cam_volume_gallery(images, cams, info, view_names=["T1", "T2"], n_slices=3)
     panels = [ax for ax in fig.axes if ax.images]
-    assert len(panels) == 4 * 3 and len(fig.axes) == 4 * 3 + 1  # and the colour bar
+    assert len(panels) == 4 * 3 and len(fig.axes) == 2 * 9 + 1  # 3 cases a row, 2 rows, and the colour bar
+    assert len({round(ax.get_position().y0, 3) for ax in panels}) == 2  # cases side by side, not one column
     text = "\n".join(_texts(fig))
     assert SECRET not in text and "T1 slice" in text
     for i, case in enumerate(info["case_id"]):
