@@ -421,7 +421,7 @@ def build_from_config(model_cfg, *, in_channels: int, image_size: Sequence[int])
 
 
 # ---------------------------------------------------------------- layers for Grad-CAM and features
-def default_cam_layer(model: nn.Module) -> str:
+def default_cam_layer(model: nn.Module, input_shape: Sequence[int] | None = None) -> str:
     """The default Grad-CAM layer name of a registry model.
 
     ``layer4`` for ResNets (torchvision and MONAI), ``features`` for DenseNet, ``features.4`` (the last conv
@@ -429,22 +429,51 @@ def default_cam_layer(model: nn.Module) -> str:
     ``MultiViewNet``. SimpleViT's layer outputs tokens ``[N, h*w, dim]``: Grad-CAM needs a reshape transform
     to a ``[N, dim, h, w]`` map, ``vit_reshape_transform``.
 
+    With ``input_shape`` (one case, ``(C, *spatial)``), a ResNet or VGG3D whose last block would give a map of
+    one cell along some axis (e.g. ``layer4`` of a 28 x 28 input, or of a 32^3 volume: stride 32) gets the
+    deepest earlier block whose map has at least two cells along every axis (``layer3``, ``layer2``, ...): a
+    one-cell map says nothing about where. The choice is made by one forward pass of a zero input.
+
     Raises:
         TypeError: a model this function does not know.
     """
     from vit_pytorch import SimpleViT
 
     if isinstance(model, MultiViewNet):
-        return f"backbones.0.{default_cam_layer(model.backbones[0])}"
+        view_shape = None if input_shape is None else (1, *tuple(input_shape)[1:])
+        return f"backbones.0.{default_cam_layer(model.backbones[0], view_shape)}"
     if isinstance(model, VGG3D):
-        return f"features.{len(model.features) - 1}"
-    if isinstance(model, SimpleViT):
+        candidates = [f"features.{i}" for i in reversed(range(len(model.features)))]
+    elif isinstance(model, SimpleViT):
         return "transformer"
-    if hasattr(model, "layer4"):
-        return "layer4"
-    if hasattr(model, "features"):
+    elif hasattr(model, "layer4"):
+        candidates = ["layer4", "layer3", "layer2", "layer1"]
+    elif hasattr(model, "features"):
         return "features"
-    raise TypeError(f"no default Grad-CAM layer for {type(model).__name__}; set models[].cam_layer")
+    else:
+        raise TypeError(f"no default Grad-CAM layer for {type(model).__name__}; set models[].cam_layer")
+    if input_shape is None:
+        return candidates[0]
+    sizes = _layer_output_sizes(model, candidates, input_shape)
+    return next((name for name in candidates if min(sizes[name]) >= 2), candidates[-1])
+
+
+def _layer_output_sizes(model: nn.Module, names: Sequence[str], input_shape: Sequence[int]) -> dict[str, tuple]:
+    """Spatial output size of each named layer for one zero input of ``input_shape`` (model left unchanged)."""
+    sizes: dict[str, tuple] = {}
+    hooks = [get_layer(model, name).register_forward_hook(
+        lambda _m, _i, out, name=name: sizes.__setitem__(name, tuple(out.shape[2:]))) for name in names]
+    was_training = model.training
+    try:
+        param = next(model.parameters())
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape), dtype=param.dtype, device=param.device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return sizes
 
 
 def vit_reshape_transform(tokens: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:

@@ -222,7 +222,7 @@ def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: dict, *, model
     index = {c: i for i, c in enumerate(data.case_id)}
     rows = [index[c] for c in chosen["case_id"]]
     x = data.x[rows]
-    layer = model_cfg.cam_layer or default_cam_layer(net)
+    layer = model_cfg.cam_layer or default_cam_layer(net, tuple(x.shape[1:]))
     with GradCAMExplainer(net, layer=layer) as cam:
         maps = cam(x, targets=cfg.explain.target, y=data.y[rows])
     return x.cpu().numpy(), maps, chosen.reset_index(drop=True)
@@ -335,7 +335,7 @@ def cam_sanity(cfg: StudyConfig, results: DeepResults, images: np.ndarray, *, mo
 
     model_cfg = next(m for m in cfg.models if m.display_name == model)
     net = results.models[model]
-    layer = model_cfg.cam_layer or default_cam_layer(net)
+    layer = model_cfg.cam_layer or default_cam_layer(net, tuple(images.shape[1:]))
     return random_cam_baseline(net, torch.as_tensor(images), layer=layer, seed=cfg.train.seed)
 
 

@@ -73,6 +73,24 @@ def test_3d_models(name, layer):
     get_layer(model, layer)
 
 
+@pytest.mark.parametrize("name, dims, shape, layer", [
+    ("resnet18", 2, (1, 224, 224), "layer4"),   # 7 x 7 at stride 32
+    ("resnet18", 2, (1, 64, 64), "layer4"),     # 2 x 2
+    ("resnet18", 2, (1, 28, 28), "layer3"),     # layer4 would be 1 x 1 (MedMNIST)
+    ("resnet10", 3, (3, 32, 32, 32), "layer3"),  # layer4 would be 1 x 1 x 1 (the glioma demo)
+    ("resnet18", 3, (1, 64, 64, 64), "layer4"),
+    ("vgg16", 3, (3, 32, 32, 32), "features.4"),  # 2^3 after four pools
+    ("vgg16", 3, (3, 16, 16, 16), "features.2"),  # blocks 4 and 5 (after its pool) are 1^3
+])
+def test_default_cam_layer_avoids_one_cell_maps(name, dims, shape, layer):
+    model = build_model(name, in_channels=shape[0], spatial_dims=dims).train()
+    assert default_cam_layer(model, shape) == layer
+    assert model.training  # the probe leaves the model's mode as it was
+    multi = build_model(name, in_channels=2, spatial_dims=2) if dims == 2 else None
+    if multi is not None:
+        assert default_cam_layer(multi, (2, *shape[1:])) == f"backbones.0.{layer}"
+
+
 def test_medicalnet_layout():
     model = build_model("resnet10", in_channels=3, spatial_dims=3)
     assert model.conv1.kernel_size == (7, 7, 7) and model.conv1.stride == (2, 2, 2)
