@@ -76,7 +76,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     for study, seconds in _run_demo_studies(studies, smoke=args.smoke, reports=args.reports, jobs=args.jobs):
         timings.append((study, seconds))
-    timings.append((f"studies ({args.jobs} at a time)", time.perf_counter() - t0))
+    timings.append((f"studies ({min(args.jobs, len(studies))} at a time)", time.perf_counter() - t0))
     t0 = time.perf_counter()
     rendered = render_reports(args.reports, Path(args.reports) / "_site")
     timings.append(("render", time.perf_counter() - t0))
@@ -88,50 +88,38 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _limit_threads(threads: int) -> None:
-    """A demo lane's process: its notebook kernels (and their worker pools) inherit these thread counts, so two
-    lanes never start more compute threads than there are cores."""
-    import os
-
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-
-
 def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs: int) -> list[tuple[str, float]]:
-    """Run the studies, ``jobs`` at a time, each in its own process with ``cores // jobs`` torch threads.
+    """Run the studies, ``jobs`` at a time, each in its own process limited to ``cores // jobs`` threads
+    (``medlib.threads.limit_threads``; the notebook kernels inherit the limit).
 
     Returns ``(study, seconds)`` in the order of ``studies``. The first study that fails raises its error, after
-    the ones already running have finished (their reports are kept).
+    the ones already running have finished (their reports are kept); the studies not yet started are cancelled.
     """
     import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     from medlib.runner import run_study
+    from medlib.threads import limit_threads
 
     calls = [(study, Path("params") / ("smoke" if smoke else "") / f"{study}.yaml") for study in studies]
     lanes = min(jobs, len(calls))
-    out = []
-    if lanes <= 1:
-        for study, params in calls:
-            result = run_study(study, params=params, reports_dir=reports)
+    pool = None
+    if lanes > 1:
+        pool = ProcessPoolExecutor(max_workers=lanes, mp_context=get_context("spawn"), initializer=limit_threads,
+                                   initargs=(max(1, (os.cpu_count() or 1) // lanes),))
+    try:
+        pending = ([pool.submit(run_study, study, params=params, reports_dir=reports) for study, params in calls]
+                   if pool else None)
+        out = []
+        for i, (study, params) in enumerate(calls):
+            result = pending[i].result() if pool else run_study(study, params=params, reports_dir=reports)
             print(f"{result.study}: {result.report} ({result.seconds:.0f} s)", flush=True)
             out.append((result.study, result.seconds))
         return out
-    threads = max(1, (os.cpu_count() or 1) // lanes)
-    overrides = [f"train.threads={threads}"]
-    pool = ProcessPoolExecutor(max_workers=lanes, mp_context=get_context("spawn"), initializer=_limit_threads,
-                               initargs=(threads,))
-    try:
-        futures = [pool.submit(run_study, study, params=params, overrides=overrides, reports_dir=reports)
-                   for study, params in calls]
-        for future in futures:
-            result = future.result()
-            print(f"{result.study}: {result.report} ({result.seconds:.0f} s)", flush=True)
-            out.append((result.study, result.seconds))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # a failure cancels the studies not yet started
-    return out
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

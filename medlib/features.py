@@ -233,18 +233,14 @@ def _table_row(case: tuple[object, str, str], settings: RadiomicsConfig,
 
 
 def _single_threaded_worker() -> None:
-    """Pool workers compute with one thread each: the pool is the parallelism. Otherwise SimpleITK and
-    OpenMP (scikit-learn's k-means) start a thread per core in every worker, and their spinning threads
-    oversubscribe the CPU, worst beside another busy process."""
-    import os
-
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = "1"  # libraries loaded later read these
+    """Pool workers compute with one thread each: the pool is the parallelism (``medlib.threads``); SimpleITK
+    keeps its own thread count."""
     import SimpleITK as sitk
-    from threadpoolctl import threadpool_limits
 
+    from medlib.threads import limit_threads
+
+    limit_threads(1)
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    threadpool_limits(1)  # libraries already loaded (NumPy's BLAS)
 
 
 def radiomics_table(cases: Iterable[tuple[object, str, str]], settings: RadiomicsConfig | None = None, *,

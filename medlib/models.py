@@ -298,6 +298,19 @@ REGISTRY: dict[int, dict[str, Builder]] = {
 }
 
 
+def check_width(name: str, spatial_dims: int, width: float) -> None:
+    """Check a channel-width multiplier: positive, and other than 1.0 only for models that have one.
+
+    Raises:
+        ValueError: saying which models scale their widths.
+    """
+    if not width > 0:
+        raise ValueError(f"width must be > 0; got {width}")
+    if width != 1.0 and (spatial_dims, name) not in WIDTH_MODELS:
+        raise ValueError(f"width {width} is not supported by the {spatial_dims}D model {name!r}: only "
+                         f"{[f'{d}D {n}' for d, n in sorted(WIDTH_MODELS)]} scale their widths; use width 1.0")
+
+
 def available_models(spatial_dims: int | None = None) -> list[str]:
     """Registry names for ``spatial_dims`` (2 or 3), or ``"<name> (<d>D)"`` for every model when None.
 
@@ -384,9 +397,7 @@ def build_model(name: str, *, in_channels: int, num_classes: int = 2, spatial_di
         raise ValueError(f"need in_channels >= 1 and num_classes >= 2; got {in_channels}, {num_classes}")
     if multiview not in ("separate", "shared", None):
         raise ValueError(f"multiview must be 'separate', 'shared' or None; got {multiview!r}")
-    if width != 1.0 and (spatial_dims, name) not in WIDTH_MODELS:
-        raise ValueError(f"width {width} is not supported by the {spatial_dims}D model {name!r}: only "
-                         f"{[f'{d}D {n}' for d, n in sorted(WIDTH_MODELS)]} scale their widths; use width 1.0")
+    check_width(name, spatial_dims, width)
     builder = REGISTRY[spatial_dims][name]
     if (spatial_dims, name) in WIDTH_MODELS:
         builder = functools.partial(builder, width=width)
@@ -454,12 +465,13 @@ def default_cam_layer(model: nn.Module, input_shape: Sequence[int] | None = None
         raise TypeError(f"no default Grad-CAM layer for {type(model).__name__}; set models[].cam_layer")
     if input_shape is None:
         return candidates[0]
-    sizes = _layer_output_sizes(model, candidates, input_shape)
+    sizes = layer_output_sizes(model, candidates, input_shape)
     return next((name for name in candidates if min(sizes[name]) >= 2), candidates[-1])
 
 
-def _layer_output_sizes(model: nn.Module, names: Sequence[str], input_shape: Sequence[int]) -> dict[str, tuple]:
-    """Spatial output size of each named layer for one zero input of ``input_shape`` (model left unchanged)."""
+def layer_output_sizes(model: nn.Module, names: Sequence[str], input_shape: Sequence[int]) -> dict[str, tuple]:
+    """Spatial output size of each named layer for one zero input of ``input_shape`` = ``(C, *spatial)``
+    (the model's mode and weights are left as they were)."""
     sizes: dict[str, tuple] = {}
     hooks = [get_layer(model, name).register_forward_hook(
         lambda _m, _i, out, name=name: sizes.__setitem__(name, tuple(out.shape[2:]))) for name in names]

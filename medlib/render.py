@@ -1,7 +1,8 @@
 """Render executed study notebooks (``reports/*.ipynb``) into a static HTML site and one PDF per study.
 
-Two engines produce the same site in ``reports/_site/``: ``index.html`` (the suite), ``<study>.html`` and
-``<study>.pdf`` per executed notebook, and ``methods.html``.
+Two engines produce the same pages under ``reports/_site/``: ``index.html`` (the suite), ``<study>.html`` and
+``<study>.pdf`` per executed notebook, and ``methods.html`` (flat with pandoc; in ``reports/`` below it with
+Quarto, which mirrors the project's folders).
 
 * **Quarto**, when ``quarto`` is on PATH and the reports folder lies in a Quarto project (``_quarto.yml`` in
   it or a folder above; the project root's file here): ``quarto render reports`` run in the project root

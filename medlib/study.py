@@ -88,7 +88,7 @@ def check_models(cfg: StudyConfig, *, source: str = "config", root: str | Path =
         ValueError: ``models[i].width`` other than 1.0 on a model without a width multiplier, or not positive.
         FileNotFoundError: a missing ImageNet file (``models[i].pretrained``) or ``models[i].weights_path``.
     """
-    from medlib.models import WIDTH_MODELS, available_models, require_imagenet_weights
+    from medlib.models import available_models, check_width, require_imagenet_weights
 
     named = [(f"models[{i}].name", m.name, m.spatial_dims) for i, m in enumerate(cfg.models)]
     named += [("radiomics.deep_model", cfg.radiomics.deep_model, 2)] if cfg.radiomics.enabled else []
@@ -97,12 +97,10 @@ def check_models(cfg: StudyConfig, *, source: str = "config", root: str | Path =
             raise KeyError(f"{source}: {key}: unknown model {name!r} for spatial_dims {dims}. Available: "
                            f"{available_models()}")
     for i, m in enumerate(cfg.models):
-        if m.width != 1.0 and (m.spatial_dims, m.name) not in WIDTH_MODELS:
-            raise ValueError(f"{source}: models[{i}].width: {m.width} is not supported by the {m.spatial_dims}D "
-                             f"model {m.name!r}; only {sorted(f'{d}D {n}' for d, n in WIDTH_MODELS)} scale "
-                             f"their widths (use 1.0)")
-        if m.width <= 0:
-            raise ValueError(f"{source}: models[{i}].width must be > 0; got {m.width}")
+        try:
+            check_width(m.name, m.spatial_dims, m.width)
+        except ValueError as err:
+            raise ValueError(f"{source}: models[{i}].width: {err}") from None
         if m.pretrained and m.spatial_dims == 2 and m.name != "simplevit":
             require_imagenet_weights(m.name)
         if m.weights_path is not None and not (Path(root) / m.weights_path).is_file():
@@ -203,6 +201,15 @@ def train_models(cfg: StudyConfig, prepared: Prepared, run=None, *, resume: bool
     return results
 
 
+def cam_layer(cfg: StudyConfig, results: DeepResults, *, model: str, input_shape: Sequence[int]) -> str:
+    """The Grad-CAM layer of a model: ``models[].cam_layer`` when set, else the default for this input size
+    (``medlib.models.default_cam_layer``; ``cam_sanity`` reports which and its map size)."""
+    from medlib.models import default_cam_layer
+
+    model_cfg = next(m for m in cfg.models if m.display_name == model)
+    return model_cfg.cam_layer or default_cam_layer(results.models[model], tuple(input_shape))
+
+
 def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: dict, *, model: str,
               set_name: str = "test") -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Grad-CAM maps for a gallery of TP/FP/TN/FN cases of one model (misclassified cases included).
@@ -212,9 +219,7 @@ def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: dict, *, model
         y_true) — no patient identifiers.
     """
     from medlib.explain import GradCAMExplainer, select_gallery_cases
-    from medlib.models import default_cam_layer
 
-    model_cfg = next(m for m in cfg.models if m.display_name == model)
     net = results.models[model]
     data = results.data[model][set_name]
     chosen = select_gallery_cases(results.predictions, thresholds[model].value, n_per_group=cfg.explain.n_cases,
@@ -222,7 +227,7 @@ def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: dict, *, model
     index = {c: i for i, c in enumerate(data.case_id)}
     rows = [index[c] for c in chosen["case_id"]]
     x = data.x[rows]
-    layer = model_cfg.cam_layer or default_cam_layer(net, tuple(x.shape[1:]))
+    layer = cam_layer(cfg, results, model=model, input_shape=tuple(x.shape[1:]))
     with GradCAMExplainer(net, layer=layer) as cam:
         maps = cam(x, targets=cfg.explain.target, y=data.y[rows])
     return x.cpu().numpy(), maps, chosen.reset_index(drop=True)
@@ -327,16 +332,22 @@ def cam_figure(cfg: StudyConfig, images: np.ndarray, cams: np.ndarray, cases: pd
 
 
 def cam_sanity(cfg: StudyConfig, results: DeepResults, images: np.ndarray, *, model: str) -> pd.DataFrame:
-    """Grad-CAM sanity check against the same model with randomised weights."""
+    """Grad-CAM sanity check against the same model with randomised weights, with the layer the maps came from
+    and its map size (the default layer depends on the input size)."""
     import torch
 
     from medlib.explain import random_cam_baseline
-    from medlib.models import default_cam_layer
+    from medlib.models import layer_output_sizes
 
     model_cfg = next(m for m in cfg.models if m.display_name == model)
     net = results.models[model]
-    layer = model_cfg.cam_layer or default_cam_layer(net, tuple(images.shape[1:]))
-    return random_cam_baseline(net, torch.as_tensor(images), layer=layer, seed=cfg.train.seed)
+    layer = cam_layer(cfg, results, model=model, input_shape=images.shape[1:])
+    size = layer_output_sizes(net, [layer], images.shape[1:])[layer]
+    how = "models[].cam_layer" if model_cfg.cam_layer else "default for this input size"
+    grid = f"{' × '.join(map(str, size))} map; " if len(size) == images.ndim - 2 else ""  # not ViT tokens
+    table = random_cam_baseline(net, torch.as_tensor(images), layer=layer, seed=cfg.train.seed)
+    table.insert(0, "layer", f"{layer} ({grid}{how})")
+    return table
 
 
 def typical_case_figure(cfg: StudyConfig, prepared: Prepared, results: DeepResults, thresholds: dict, *,

@@ -1,9 +1,7 @@
-"""The ``medlib`` command's own logic: the demo's lanes and their thread limits (the studies themselves are run
+"""The ``medlib`` command's own logic: the demo's options (the studies themselves are run
 end to end by ``test_notebooks.py``; bad inputs through the CLI by ``tests/reliability``)."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -17,13 +15,6 @@ def test_demo_rejects_jobs_below_one_before_doing_anything(jobs, capsys, tmp_pat
     assert code == 1
     assert f"--jobs must be >= 1; got {jobs}" in capsys.readouterr().err
     assert not (tmp_path / "data").exists() and not (tmp_path / "r").exists()  # no cohort written, no run
-
-
-def test_demo_lanes_limit_threads(monkeypatch):
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.delenv(name, raising=False)
-    cli._limit_threads(1)
-    assert [os.environ[n] for n in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")] == ["1"] * 3
 
 
 def test_demo_default_order_and_jobs():

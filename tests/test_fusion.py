@@ -182,6 +182,28 @@ def test_fit_study_models_in_parallel_equals_serial(study, problem):
         assert selected_again[name].attrs == selected[name].attrs
 
 
+def test_fit_study_models_raises_each_fit_warning_once_with_the_model_name(study, problem, monkeypatch):
+    """Warnings of a fit are recorded where it ran (a joblib worker's stderr is nobody's) and raised again here."""
+    import warnings
+
+    from medlib import fusion
+
+    _, y, split = problem
+    tables, _ = study
+    original = fusion.fit_feature_model
+
+    def noisy_fit(*args, **kwargs):
+        for _ in range(3):
+            warnings.warn("liblinear did not converge", RuntimeWarning)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fusion, "fit_feature_model", noisy_fit)
+    with pytest.warns(RuntimeWarning) as caught:
+        fit_study_models({"Radiomics": tables["Radiomics"]}, y, split, seed=0)
+    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == [
+        "Radiomics: liblinear did not converge"]
+
+
 def test_fit_study_models_reports_dropped_and_missing_cases(problem):
     X, y, split = problem
     table = X[["f0", "f1"]].assign(const=1.0)

@@ -388,7 +388,7 @@ def weights_path_missing(ws):
 def width_unsupported(ws):
     p = ws.params(models=[{"name": "resnet18", "width": 0.5}])
     return ws.case("a width multiplier on a model without one", "preflight", _load(p), ValueError,
-                   r"models\[0\]\.width: 0\.5 is not supported by the 2D model 'resnet18'", ws.run_argv(p))
+                   r"models\[0\]\.width: width 0\.5 is not supported by the 2D model 'resnet18'", ws.run_argv(p))
 
 
 def run_id_traversal(ws):
