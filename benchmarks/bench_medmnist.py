@@ -3,7 +3,7 @@
 Run by hand (not a test; minutes on a CPU): ``.venv/bin/python benchmarks/bench_medmnist.py`` (or
 ``--only pneumoniamnist``). ``run()`` returns the rows as dictionaries so ``medlib bench`` can collect them.
 
-Each run is the study notebook ``notebooks/medmnist.ipynb`` executed by ``medlib.runner.run_study`` with the
+Each run is the study notebook ``notebooks/medmnist.ipynb`` executed by ``medlib.cli.runner.run_study`` with the
 params file of the data set: PneumoniaMNIST (2D chest X-ray, 28 x 28, ResNet-18) and AdrenalMNIST3D (3D CT,
 28^3, ResNet-18 3D), on ``../shared/reference/medmnist``, with the MedMNIST protocol: the official split, the
 epoch kept by the best validation AUC, accuracy at the fixed threshold 0.5 on the test set. The executed
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from medlib.config import load_config
-from medlib.runner import PROJECT_ROOT, run_study
+from medlib.cli.runner import PROJECT_ROOT, run_study
 
 DATASETS = {"pneumoniamnist": "params/pneumoniamnist.yaml", "adrenalmnist3d": "params/adrenalmnist3d.yaml"}
 RESULTS = Path("benchmarks/results/medmnist")

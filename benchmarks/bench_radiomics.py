@@ -1,4 +1,4 @@
-"""Radiomics throughput of ``medlib.features.radiomics_table``: one process against a process pool.
+"""Radiomics throughput of ``medlib.radiomics.features.radiomics_table``: one process against a process pool.
 
 Run by hand (not a test): ``.venv/bin/python benchmarks/bench_radiomics.py``. ``run()`` returns the rows as
 dictionaries so ``medlib bench`` can collect them.
@@ -9,7 +9,7 @@ extracted with the study defaults (all seven feature classes, bin width 25 HU, r
 starting the worker processes ("spawn": each worker imports pyradiomics and SimpleITK once), so the pool pays
 off only when cases take longer than that start-up.
 
-Files are read with ``medlib.imaging.read_image`` unless ``--sitk-reader`` is given (a plain SimpleITK
+Files are read with ``medlib.data.imaging.read_image`` unless ``--sitk-reader`` is given (a plain SimpleITK
 reader defined here, for machines where the imaging package is not installed).
 """
 
@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from medlib.config import RadiomicsConfig
-from medlib.features import radiomics_table
+from medlib.radiomics.features import radiomics_table
 
 
 @dataclass
@@ -92,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=16)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
-    parser.add_argument("--sitk-reader", action="store_true", help="read with SimpleITK, not medlib.imaging")
+    parser.add_argument("--sitk-reader", action="store_true", help="read with SimpleITK, not medlib.data.imaging")
     args = parser.parse_args()
     rows = run(args.cases, tuple(args.sizes), reader=read_nifti_sitk if args.sitk_reader else None)
     for row in rows:

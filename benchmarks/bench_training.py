@@ -11,13 +11,13 @@ bedside DX detector writes them), in two encodings, each written to a temporary 
 * JPEG 2000 lossless (how many PACS archive them; decoded by pylibjpeg-openjpeg).
 
 Two pipelines train the same ResNet18 (1 channel, 64 x 64, the NEC demo's size; batch 32, Adam, no
-augmentation) with the same training step, ``medlib.train.train_one_epoch``, for 3 epochs:
+augmentation) with the same training step, ``medlib.learn.train.train_one_epoch``, for 3 epochs:
 
-* **cached** (medlib): ``medlib.data.load_case_tensors`` reads every file once through medlib's readers and
+* **cached** (medlib): ``medlib.data.tensors.load_case_tensors`` reads every file once through medlib's readers and
   preprocessing (VOI window, resize with antialiasing, z-score) into the on-disk cache and one in-memory tensor;
   epochs index that tensor. Its first epoch is charged with the preprocessing (a cold cache).
 * **plain** (the usual tutorial loop): a ``torch.utils.data.DataLoader`` whose dataset calls the same reader and
-  preprocessing (``medlib.preprocess.compute_preprocessed``) on every access, every epoch.
+  preprocessing (``medlib.data.preprocess.compute_preprocessed``) on every access, every epoch.
 
 Printed: images/s of each epoch, and the ratio cached / plain from the second epoch on (the mean of epochs 2-3).
 On CUDA, also the cached pipeline with mixed precision (bf16, or fp16 + GradScaler) and channels-last against
@@ -37,10 +37,10 @@ import pandas as pd
 import torch
 
 from medlib.config import ImageConfig
-from medlib.data import CaseTensors, load_case_tensors
-from medlib.models import build_model
-from medlib.preprocess import compute_preprocessed
-from medlib.train import amp_dtype_for, resolve_device, seed_everything, train_one_epoch
+from medlib.data.tensors import CaseTensors, load_case_tensors
+from medlib.learn.models import build_model
+from medlib.data.preprocess import compute_preprocessed
+from medlib.learn.train import amp_dtype_for, resolve_device, seed_everything, train_one_epoch
 
 SIZE = (64, 64)
 EPOCHS = 3

@@ -1,4 +1,4 @@
 import sys
-from medlib.cli import main
+from medlib.cli.commands import main
 
 sys.exit(main())

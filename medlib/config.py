@@ -67,7 +67,7 @@ class ImageConfig:
 class ModelConfig:
     """One model of the comparison."""
 
-    name: str = "resnet18"                 # registry name (medlib.models.available_models())
+    name: str = "resnet18"                 # registry name (medlib.learn.models.available_models())
     label: str = ""                        # display name in the report; defaults to name
     inputs: tuple[str, ...] = ()           # image columns fed to the model (empty = all image columns)
     spatial_dims: int = 2                  # 2 for images, 3 for volumes

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from medlib import cli
+from medlib.cli import commands as cli
 
 
 @pytest.mark.parametrize("jobs", ["0", "-1"])

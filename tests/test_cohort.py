@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medlib.cohort import CohortError, assert_disjoint, load_cohort, read_split, split_cohort
+from medlib.data.cohort import CohortError, assert_disjoint, load_cohort, read_split, split_cohort
 from medlib.config import CohortConfig
 
 CFG = CohortConfig(manifest="m.csv", image_columns=("ap", "frog"), positive="failure", negative="success",

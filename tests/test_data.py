@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from medlib.config import ImageConfig
-from medlib.data import CaseTensors, augment_batch, image_settings, iterate_batches, load_case_tensors
+from medlib.data.tensors import CaseTensors, augment_batch, image_settings, iterate_batches, load_case_tensors
 
 
 def _cases(n=6, shape=(1, 8, 8)) -> CaseTensors:
@@ -46,7 +46,7 @@ def test_case_tensors_validation(kwargs, match):
 
 @pytest.fixture
 def fake_preprocess(monkeypatch):
-    """A stand-in for medlib.preprocess.load_preprocessed that records its calls."""
+    """A stand-in for medlib.data.preprocess.load_preprocessed that records its calls."""
     calls = []
 
     def load_preprocessed(path, settings, *, cache_dir, mask_path=None):
@@ -54,9 +54,9 @@ def fake_preprocess(monkeypatch):
         value = float(path.rsplit("_", 1)[-1].split(".")[0])
         return np.full(settings["size"], value, dtype=np.float64)
 
-    module = types.ModuleType("medlib.preprocess")
+    module = types.ModuleType("medlib.data.preprocess")
     module.load_preprocessed = load_preprocessed
-    monkeypatch.setitem(sys.modules, "medlib.preprocess", module)
+    monkeypatch.setitem(sys.modules, "medlib.data.preprocess", module)
     return calls
 
 
@@ -94,9 +94,9 @@ def test_load_case_tensors_3d_and_empty(fake_preprocess):
 
 
 def test_load_case_tensors_accepts_leading_singleton(monkeypatch):
-    module = types.ModuleType("medlib.preprocess")
+    module = types.ModuleType("medlib.data.preprocess")
     module.load_preprocessed = lambda path, settings, *, cache_dir, mask_path=None: np.ones((1, 8, 8))
-    monkeypatch.setitem(sys.modules, "medlib.preprocess", module)
+    monkeypatch.setitem(sys.modules, "medlib.data.preprocess", module)
     assert load_case_tensors(_table(1), ["ap"], ImageConfig(size=(8, 8))).x.shape == (1, 1, 8, 8)
 
 
@@ -109,9 +109,9 @@ def test_load_case_tensors_errors(fake_preprocess):
 
 
 def test_load_case_tensors_wrong_shape(monkeypatch):
-    module = types.ModuleType("medlib.preprocess")
+    module = types.ModuleType("medlib.data.preprocess")
     module.load_preprocessed = lambda path, settings, *, cache_dir, mask_path=None: np.zeros((7, 8))
-    monkeypatch.setitem(sys.modules, "medlib.preprocess", module)
+    monkeypatch.setitem(sys.modules, "medlib.data.preprocess", module)
     with pytest.raises(ValueError, match=r"ap_0.dcm: preprocessed image has shape \(7, 8\); expected \(8, 8\)"):
         load_case_tensors(_table(1), ["ap"], ImageConfig(size=(8, 8)))
 

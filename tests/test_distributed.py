@@ -18,11 +18,12 @@ import pytest
 import torch
 from torch import nn
 
-from medlib import distributed
+from medlib.learn import ddp as distributed
+from medlib.pipelines import torchrun
 from medlib.config import TrainConfig
-from medlib.data import CaseTensors
-from medlib.distributed import shard_indices
-from medlib.train import BEST_NAME, CHECKPOINT_NAME, fit, seed_everything
+from medlib.data.tensors import CaseTensors
+from medlib.learn.ddp import shard_indices
+from medlib.learn.train import BEST_NAME, CHECKPOINT_NAME, fit, seed_everything
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CFG = TrainConfig(epochs=4, batch_size=8, lr=3e-3, device="cpu", patience=0, threads=1, distributed=True)
@@ -97,7 +98,7 @@ def test_shard_indices_bad_arguments(n, rank, world):
 def test_distributed_without_process_group_is_an_error():
     assert not distributed.is_initialized()
     with pytest.raises(RuntimeError, match=r"train.distributed is true but no torch.distributed process group.*"
-                                           r"torchrun --nproc_per_node=N -m medlib.distributed"):
+                                           r"torchrun --nproc_per_node=N -m medlib.pipelines.torchrun"):
         fit(TinyNet(), toy(16, 1), toy(8, 2), CFG, progress=False)
 
 
@@ -120,7 +121,7 @@ def test_entry_point_needs_torchrun(monkeypatch):
     for name in distributed.ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(KeyError, match="start every process with torchrun"):
-        distributed.main(["--params", str(PROJECT_ROOT / "params" / "smoke" / "nec.yaml")])
+        torchrun.main(["--params", str(PROJECT_ROOT / "params" / "smoke" / "nec.yaml")])
 
 
 # ------------------------------------------------------------------------------------------ two processes
@@ -130,7 +131,7 @@ class Interrupt(Exception):
 
 def _worker(out: Path, *, cuda: bool = False, study_params: Path | None = None) -> None:
     """One torchrun process: a full DDP fit, a fit cut after epoch 2 and resumed, the collectives, then the
-    entry point (``main``, as ``torchrun -m medlib.distributed`` calls it) on a small study."""
+    entry point (``main``, as ``torchrun -m medlib.pipelines.torchrun`` calls it) on a small study."""
     info = distributed.init_from_env(backend=None if cuda else "gloo")
     torch.set_num_threads(1)
     rank = info.rank
@@ -170,7 +171,7 @@ def _worker(out: Path, *, cuda: bool = False, study_params: Path | None = None) 
         report["from_main_error"] = str(err)
     torch.save(report, out / f"rank{rank}.pt")
     if study_params is not None:
-        distributed.main(["--params", str(study_params), "--run-dir", str(out / "runs" / "nec" / "ddp"),
+        torchrun.main(["--params", str(study_params), "--run-dir", str(out / "runs" / "nec" / "ddp"),
                           "--no-progress"])
     distributed.cleanup()
 
@@ -260,8 +261,8 @@ def test_unfinished_two_process_checkpoint_needs_two_processes(two_ranks):
 
 @pytest.mark.slow
 def test_entry_point_trains_a_study(two_ranks):
-    from medlib.rundir import open_run
-    from medlib.study import load_study, prepare, train_models
+    from medlib.runs.folder import open_run
+    from medlib.pipelines.study import load_study, prepare, train_models
 
     out, _, stdout = two_ranks
     assert "1 model(s) trained on 2 processes (gloo)" in stdout

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from medlib.explain import (GROUPS, GradCAMExplainer, outcome_group, overlay, random_cam_baseline,
+from medlib.explain.gradcam import (GROUPS, GradCAMExplainer, outcome_group, overlay, random_cam_baseline,
                             randomized_copy, select_gallery_cases, volume_slices)
-from medlib.models import build_model, default_cam_layer
+from medlib.learn.models import build_model, default_cam_layer
 
 # the bright lesion of the positive class, placed off-centre and at a different position on every axis so
 # that a transposed or flipped map would miss it
@@ -376,7 +376,7 @@ def test_a_one_cell_axis_warns():
 
 
 def test_volume_slices_of_a_map_flat_along_depth_are_central():
-    from medlib.explain import volume_slices
+    from medlib.explain.gradcam import volume_slices
 
     cam = np.zeros((16, 8, 8))
     cam[:, 2, 2] = 1  # the same on every slice: no peak slice

@@ -1,4 +1,4 @@
-"""Tests for medlib.features: pyradiomics wrapper (IBSI phantom golden values), habitats, ROI slices, CNN features."""
+"""Tests for medlib.radiomics.features: pyradiomics wrapper (IBSI phantom golden values), habitats, ROI slices, CNN features."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from medlib.config import RadiomicsConfig
-from medlib.features import (
+from medlib.radiomics.features import (
     IBSI_KNOWN_DEVIATIONS,
     IBSI_PHANTOM_MAP,
     extract_features,

@@ -1,4 +1,4 @@
-"""Tests for medlib.fusion: training-only fitting, LASSO selection, determinism, Predictions schema."""
+"""Tests for medlib.radiomics.fusion: training-only fitting, LASSO selection, determinism, Predictions schema."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medlib.fusion import (
+from medlib.radiomics.fusion import (
     build_fusion_model,
     feature_model_predictions,
     fit_feature_model,
@@ -186,7 +186,7 @@ def test_fit_study_models_raises_each_fit_warning_once_with_the_model_name(study
     """Warnings of a fit are recorded where it ran (a joblib worker's stderr is nobody's) and raised again here."""
     import warnings
 
-    from medlib import fusion
+    from medlib.radiomics import fusion
 
     _, y, split = problem
     tables, _ = study

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from medlib.config import TrainConfig
-from medlib.losses import CEFocalLoss, FocalLoss, build_loss, class_weights_from_counts
+from medlib.learn.losses import CEFocalLoss, FocalLoss, build_loss, class_weights_from_counts
 
 LOGITS = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 TARGET = torch.tensor([0, 0, 1])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from medlib.config import ModelConfig
-from medlib.models import (MultiViewNet, VGG3D, _fix_densenet_keys, available_models, build_from_config,
+from medlib.learn.models import (MultiViewNet, VGG3D, _fix_densenet_keys, available_models, build_from_config,
                            build_model, default_cam_layer, get_layer, imagenet_weights_file, vit_patch_size,
                            vit_reshape_transform)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from medlib.runner import PROJECT_ROOT, run_study
+from medlib.cli.runner import PROJECT_ROOT, run_study
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_notebook_runs_with_smoke_params(study, workspace, reference_dir):
 
 
 def test_reports_render_without_identifiers(workspace):
-    from medlib.render import render_reports
+    from medlib.render.site import render_reports
     from medlib.synth import planted_identifier_strings
 
     reports = workspace / "reports"

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from medlib import plots  # noqa: E402
+from medlib.report import figures as plots
 
 MODELS = ("ResNet-18", "DenseNet-121", "Clinical + imaging fusion")
 THRESHOLDS = {"ResNet-18": 0.5, "DenseNet-121": 0.45, "Clinical + imaging fusion": 0.55}

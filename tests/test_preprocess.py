@@ -1,4 +1,4 @@
-"""Tests for medlib.preprocess: resize, normalise, window, crop to mask, and the on-disk cache."""
+"""Tests for medlib.data.preprocess: resize, normalise, window, crop to mask, and the on-disk cache."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-import medlib.preprocess as pp
-from medlib.imaging import Image, read_image
-from medlib.preprocess import (cache_key, load_preprocessed, normalize_intensity, preprocess, preprocess_many,
+import medlib.data.preprocess as pp
+from medlib.data.imaging import Image, read_image
+from medlib.data.preprocess import (cache_key, load_preprocessed, normalize_intensity, preprocess, preprocess_many,
                                resize)
 
 SETTINGS = {"size": (8, 8, 8), "window": (40, 80), "crop_to_mask": False, "margin": 0.1, "normalize": "zscore"}

@@ -1,4 +1,4 @@
-"""medlib.render: executed notebook → Markdown → self-contained HTML site and Typst PDFs (pandoc engine)."""
+"""medlib.render.site: executed notebook → Markdown → self-contained HTML site and Typst PDFs (pandoc engine)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from medlib import render
-from medlib.render import RenderWarning, notebook_to_markdown, parse_cell_options, render_reports
+from medlib.render import site as render
+from medlib.render.site import RenderWarning, notebook_to_markdown, parse_cell_options, render_reports
 
 pytest.importorskip("pypandoc")
 pytest.importorskip("typst")

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medlib import report
+from medlib.report import tables as report
 from medlib.config import ThresholdConfig
-from medlib.report import (
+from medlib.report.tables import (
     AUTHOR,
     claim_checklist,
     cohort_flow,
@@ -456,7 +456,7 @@ def test_provenance_table():
 
 
 def test_no_identifiers_leak_into_report_tables(tmp_path):
-    from medlib.rundir import collect_provenance
+    from medlib.runs.folder import collect_provenance
 
     patients = [f"PAT-{i:05d}" for i in range(5)]
     home = str(Path.home())

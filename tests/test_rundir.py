@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medlib import rundir
+from medlib.runs import folder as rundir
 from medlib.config import ModelConfig, StudyConfig, ThresholdConfig
-from medlib.rundir import (
+from medlib.runs.folder import (
     RunDir,
     atomic_open,
     atomic_write_bytes,

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from medlib import study
+from medlib.pipelines import study
 from medlib.config import ModelConfig, StudyConfig
-from medlib.models import build_model
+from medlib.learn.models import build_model
 
 
 def _results(model_cfg: ModelConfig, in_channels: int = 1) -> study.DeepResults:

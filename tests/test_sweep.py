@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from medlib.config import ConfigError
-from medlib.sweep import aggregate, collect_auc, load_sweep, pending_runs, run_sweep, write_summary
+from medlib.cli.sweep import aggregate, collect_auc, load_sweep, pending_runs, run_sweep, write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from medlib.config import TrainConfig
-from medlib.data import CaseTensors
-from medlib.models import build_model
-from medlib.train import (BEST_NAME, CHECKPOINT_NAME, FitResult, fit, load_checkpoint, predict, resolve_device,
+from medlib.data.tensors import CaseTensors
+from medlib.learn.models import build_model
+from medlib.learn.train import (BEST_NAME, CHECKPOINT_NAME, FitResult, fit, load_checkpoint, predict, resolve_device,
                           seed_everything)
 
 CPU = TrainConfig(epochs=3, batch_size=8, lr=1e-3, device="cpu", patience=0, threads=1)
@@ -220,7 +220,7 @@ def test_cuda_amp_channels_last_fit():
 
 
 def test_progress_bar_is_off_in_ci(monkeypatch):
-    from medlib.train import _auto_progress
+    from medlib.learn.train import _auto_progress
 
     monkeypatch.setenv("CI", "true")
     assert _auto_progress(None) is False and _auto_progress(True) is True

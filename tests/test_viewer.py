@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medlib import viewer
+from medlib.viewer import browser as viewer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(study: str, manifest: Path):
-    from medlib.cohort import load_cohort
+    from medlib.data.cohort import load_cohort
     from medlib.config import load_config
 
     cfg = load_config(PROJECT_ROOT / "params" / "smoke" / f"{study}.yaml", [f"cohort.manifest={manifest}"])
@@ -30,8 +30,8 @@ def _load(study: str, manifest: Path):
 
 def _fake_run(root: Path, cfg, cohort, cams: dict[str, tuple[int, ...]], metrics: dict | None):
     """A finished run as a study writes it: config, split, predictions, metrics.json, cams/<model>/<case>.npy."""
-    from medlib.cohort import split_cohort
-    from medlib.rundir import new_run
+    from medlib.data.cohort import split_cohort
+    from medlib.runs.folder import new_run
 
     run = new_run(cfg.study, runs_dir=root / "runs", run_id="fake")
     run.write_config(cfg)
@@ -92,7 +92,7 @@ def masked(tmp_path_factory):
     """Four small CT-like NIfTI volumes with a two-tissue lesion mask (habitats need a mask and a volume)."""
     import nibabel as nib
 
-    from medlib.cohort import load_cohort
+    from medlib.data.cohort import load_cohort
     from medlib.config import CohortConfig
 
     root = tmp_path_factory.mktemp("masked")

@@ -1,4 +1,4 @@
-"""Tests for medlib.imaging.dicom: real DICOM files (pydicom-data, ../shared/reference) with golden values."""
+"""Tests for medlib.data.imaging.dicom: real DICOM files (pydicom-data, ../shared/reference) with golden values."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, a
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from medlib import synth
-from medlib.imaging import dicom as dicom_module
-from medlib.imaging import read_dicom, read_dicom_series, read_image
+from medlib.data.imaging import dicom as dicom_module
+from medlib.data.imaging import read_dicom, read_dicom_series, read_image
 
 LUMA = np.array([0.299, 0.587, 0.114])
 

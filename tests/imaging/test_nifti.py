@@ -1,4 +1,4 @@
-"""Tests for medlib.imaging.nifti: reorientation to (S, P, L), spacing, and what a NIfTI reader must reject."""
+"""Tests for medlib.data.imaging.nifti: reorientation to (S, P, L), spacing, and what a NIfTI reader must reject."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from medlib import synth
-from medlib.imaging import read_dicom_series, read_nifti
+from medlib.data.imaging import read_dicom_series, read_nifti
 
 
 def _save(path: Path, data: np.ndarray, affine: np.ndarray) -> Path:

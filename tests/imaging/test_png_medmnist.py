@@ -1,4 +1,4 @@
-"""Tests for medlib.imaging.png and medlib.imaging.medmnist on the reference PNGs and MedMNIST files."""
+"""Tests for medlib.data.imaging.png and medlib.data.imaging.medmnist on the reference PNGs and MedMNIST files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from medlib.imaging import read_medmnist, read_png
+from medlib.data.imaging import read_medmnist, read_png
 
 
 # ------------------------------------------------------------------------------------------------------ PNG

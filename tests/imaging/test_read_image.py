@@ -1,4 +1,4 @@
-"""Tests for medlib.imaging.read_image: dispatch by path, errors, and CT/mask alignment across formats."""
+"""Tests for medlib.data.imaging.read_image: dispatch by path, errors, and CT/mask alignment across formats."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from medlib import synth
-from medlib.imaging import read_image
+from medlib.data.imaging import read_image
 
 BLOOD_HU = (50.0, 100.0)  # the synthetic hematomas are 58-72 HU plus noise; brain ~30, skull > 600
 
@@ -105,7 +105,7 @@ def test_nifti_ct_lines_up_with_nifti_mask(ich: pd.DataFrame) -> None:
 
 def test_window_applies_to_nifti_and_png(tmp_path: Path, reference_dir: Path) -> None:
     """A config window means the same for every kind: (centre, width) in the image's units, output 0..1."""
-    from medlib.imaging import apply_window, read_nifti, read_png
+    from medlib.data.imaging import apply_window, read_nifti, read_png
 
     nib = pytest.importorskip("nibabel")
     values = np.linspace(-200, 200, 60, dtype=np.float32).reshape(3, 4, 5)

@@ -1,4 +1,4 @@
-"""Tests for medlib.imaging.window: the DICOM VOI window functions (PS3.3 C.11.2.1.2-3)."""
+"""Tests for medlib.data.imaging.window: the DICOM VOI window functions (PS3.3 C.11.2.1.2-3)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import doctest
 import numpy as np
 import pytest
 
-from medlib.imaging import window as window_module
-from medlib.imaging.window import apply_window, check_window
+from medlib.data.imaging import window as window_module
+from medlib.data.imaging.window import apply_window, check_window
 
 
 def test_doctest() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from medlib.runner import PROJECT_ROOT
+from medlib.cli.runner import PROJECT_ROOT
 
 SCALE = 0.1      # 10 patients per class (the minimum synth keeps), NEC adds an external cohort
 IMAGE_SIZE = 32  # 32-pixel radiographs; ICH CT 32 x 32 in-plane

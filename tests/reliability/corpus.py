@@ -28,7 +28,7 @@ import pandas as pd
 import pydicom
 import yaml
 
-from medlib.runner import PROJECT_ROOT
+from medlib.cli.runner import PROJECT_ROOT
 
 SMOKE = PROJECT_ROOT / "params" / "smoke"
 
@@ -103,26 +103,26 @@ def first_image(ws: Workspace, column: str) -> Path:
 
 # ------------------------------------------------------------------------------------------- API helpers
 def _cohort(ws: Workspace, params: Path):
-    from medlib.cohort import load_cohort
+    from medlib.data.cohort import load_cohort
     from medlib.config import load_config
 
     return lambda: load_cohort(ws.manifest, load_config(params).cohort)
 
 
 def _prepare(params: Path):
-    from medlib.study import load_study, prepare
+    from medlib.pipelines.study import load_study, prepare
 
     return lambda: prepare(load_study(params))
 
 
 def _load(params: Path, overrides=()):
-    from medlib.study import load_study
+    from medlib.pipelines.study import load_study
 
     return lambda: load_study(params, list(overrides))
 
 
 def _read(path: Path):
-    from medlib.imaging import read_image
+    from medlib.data.imaging import read_image
 
     return lambda: read_image(path)
 
@@ -130,7 +130,7 @@ def _read(path: Path):
 def _ich_case(ws: Workspace):
     """Read the first ICH case's CT and mask as the radiomics step does (shapes and mask checked)."""
     from medlib.config import RadiomicsConfig
-    from medlib.features import radiomics_table
+    from medlib.radiomics.features import radiomics_table
 
     row = ws.table().iloc[0]
     case = (row["case_id"], str(ws.cohort / row["ct"]), str(ws.cohort / row["mask"]))
@@ -317,7 +317,7 @@ def params_missing(ws):
 
 def params_study_mismatch(ws):
     p = ws.params(study="onfh")
-    from medlib.runner import run_study
+    from medlib.cli.runner import run_study
 
     return ws.case("params file of another study", "preflight",
                    lambda: run_study("nec", params=p, reports_dir=ws.root / "reports"), ValueError,
@@ -393,7 +393,7 @@ def width_unsupported(ws):
 
 def run_id_traversal(ws):
     p = ws.params()
-    from medlib.runner import run_study
+    from medlib.cli.runner import run_study
 
     return ws.case("run id with path traversal (../../etc)", "preflight",
                    lambda: run_study("nec", params=p, run_id="../../etc", reports_dir=ws.root / "reports"),
@@ -404,7 +404,7 @@ def run_id_traversal(ws):
 def run_id_exists(ws):
     p = ws.params()
     (ws.root / "runs" / "nec" / "taken").mkdir(parents=True)
-    from medlib.runner import run_study
+    from medlib.cli.runner import run_study
 
     return ws.case("run id of an existing run (no --resume)", "preflight",
                    lambda: run_study("nec", params=p, run_id="taken", reports_dir=ws.root / "reports"),
@@ -415,7 +415,7 @@ def run_id_exists(ws):
 def resume_missing(ws):
     p = ws.params()
     gone = ws.root / "runs" / "nec" / "never-ran"
-    from medlib.runner import run_study
+    from medlib.cli.runner import run_study
 
     return ws.case("resume of a run folder that does not exist", "preflight",
                    lambda: run_study("nec", params=p, resume=str(gone), reports_dir=ws.root / "reports"),
@@ -425,7 +425,7 @@ def resume_missing(ws):
 
 def unknown_study(ws):
     p = ws.params()
-    from medlib.runner import run_study
+    from medlib.cli.runner import run_study
 
     argv = ["run", "necrosis", "-f", str(p), "--reports", str(ws.root / "reports")]
     return Case("unknown study name", "preflight",

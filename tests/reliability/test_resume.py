@@ -25,7 +25,7 @@ import pytest
 import torch
 import yaml
 
-from medlib.runner import PROJECT_ROOT
+from medlib.cli.runner import PROJECT_ROOT
 from medlib.synth import planted_identifier_strings
 from tests.reliability.conftest import cli_env, run_cli
 from tests.reliability.corpus import SMOKE

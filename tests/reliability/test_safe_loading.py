@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from medlib.config import ConfigError
-from medlib.runner import PROJECT_ROOT, run_study
+from medlib.cli.runner import PROJECT_ROOT, run_study
 
 
 class _Payload:
@@ -40,7 +40,7 @@ def test_the_payload_really_runs_code_when_unpickled(tmp_path):
 
 
 def test_resume_checkpoint_loader_refuses_a_malicious_pickle(tmp_path):
-    from medlib.train import load_checkpoint
+    from medlib.learn.train import load_checkpoint
 
     marker = tmp_path / "PWNED"
     path = malicious(tmp_path / "checkpoint.pt", marker, wrap=lambda p: {"format": 1, "state": p})
@@ -51,9 +51,9 @@ def test_resume_checkpoint_loader_refuses_a_malicious_pickle(tmp_path):
 
 def test_fit_resume_refuses_a_malicious_checkpoint(tmp_path):
     from medlib.config import TrainConfig
-    from medlib.data import CaseTensors
-    from medlib.models import build_model
-    from medlib.train import fit
+    from medlib.data.tensors import CaseTensors
+    from medlib.learn.models import build_model
+    from medlib.learn.train import fit
 
     marker = tmp_path / "PWNED"
     malicious(tmp_path / "checkpoint.pt", marker)
@@ -68,7 +68,7 @@ def test_fit_resume_refuses_a_malicious_checkpoint(tmp_path):
 
 
 def test_weights_file_loader_refuses_a_malicious_pickle(tmp_path):
-    from medlib.models import build_model, load_weights
+    from medlib.learn.models import build_model, load_weights
 
     marker = tmp_path / "PWNED"
     path = malicious(tmp_path / "medicalnet.pth", marker, wrap=lambda p: {"state_dict": p})
@@ -78,7 +78,7 @@ def test_weights_file_loader_refuses_a_malicious_pickle(tmp_path):
 
 
 def test_preprocessing_cache_never_unpickles(tmp_path):
-    from medlib.preprocess import cache_key, load_preprocessed
+    from medlib.data.preprocess import cache_key, load_preprocessed
     from medlib.synth import generate
 
     manifest = generate("nec", tmp_path / "data", scale=0.1, image_size=16)
@@ -95,7 +95,7 @@ def test_preprocessing_cache_never_unpickles(tmp_path):
 
 
 def test_run_config_is_read_with_the_safe_loader(tmp_path):
-    from medlib.rundir import new_run
+    from medlib.runs.folder import new_run
 
     run = new_run("nec", runs_dir=tmp_path / "runs", run_id="r1")
     marker = tmp_path / "PWNED"

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from medlib.cohort import Cohort, load_cohort, read_split, split_cohort
+from medlib.data.cohort import Cohort, load_cohort, read_split, split_cohort
 from medlib.config import ModelConfig, StudyConfig, load_config
 
 SETS = ("train", "val", "test", "external")
@@ -88,7 +88,7 @@ def check_models(cfg: StudyConfig, *, source: str = "config", root: str | Path =
         ValueError: ``models[i].width`` other than 1.0 on a model without a width multiplier, or not positive.
         FileNotFoundError: a missing ImageNet file (``models[i].pretrained``) or ``models[i].weights_path``.
     """
-    from medlib.models import available_models, check_width, require_imagenet_weights
+    from medlib.learn.models import available_models, check_width, require_imagenet_weights
 
     named = [(f"models[{i}].name", m.name, m.spatial_dims) for i, m in enumerate(cfg.models)]
     named += [("radiomics.deep_model", cfg.radiomics.deep_model, 2)] if cfg.radiomics.enabled else []
@@ -145,7 +145,7 @@ def import_public_source(cfg: StudyConfig) -> None:
     manifest = Path(cfg.cohort.manifest)
     if cfg.cohort.source is None or manifest.is_file():
         return
-    from medlib.public_data import import_medmnist
+    from medlib.data.public import import_medmnist
 
     source = Path(cfg.cohort.source)
     if not source.is_file():
@@ -164,7 +164,7 @@ def model_inputs(cfg: StudyConfig, model_cfg: ModelConfig) -> tuple[str, ...]:
 
 def load_tensors(cfg: StudyConfig, prepared: Prepared, columns: Sequence[str]) -> dict[str, object]:
     """Preprocess (cached on disk) and load every set's images into memory as ``CaseTensors``."""
-    from medlib.data import load_case_tensors
+    from medlib.data.tensors import load_case_tensors
 
     mask = cfg.cohort.mask_column if cfg.image.crop_to_mask else None
     return {s: load_case_tensors(prepared.table[prepared.table["set"] == s], list(columns), cfg.image,
@@ -174,8 +174,8 @@ def load_tensors(cfg: StudyConfig, prepared: Prepared, columns: Sequence[str]) -
 def train_models(cfg: StudyConfig, prepared: Prepared, run=None, *, resume: bool = False,
                  progress: bool | None = None) -> DeepResults:
     """Train every configured CNN on the training set (model selection on validation) and predict all sets."""
-    from medlib.models import build_from_config
-    from medlib.train import fit, predict, seed_everything
+    from medlib.learn.models import build_from_config
+    from medlib.learn.train import fit, predict, seed_everything
 
     results = DeepResults(predictions=pd.DataFrame())
     cache: dict[tuple[str, ...], dict[str, object]] = {}
@@ -203,8 +203,8 @@ def train_models(cfg: StudyConfig, prepared: Prepared, run=None, *, resume: bool
 
 def cam_layer(cfg: StudyConfig, results: DeepResults, *, model: str, input_shape: Sequence[int]) -> str:
     """The Grad-CAM layer of a model: ``models[].cam_layer`` when set, else the default for this input size
-    (``medlib.models.default_cam_layer``; ``cam_sanity`` reports which and its map size)."""
-    from medlib.models import default_cam_layer
+    (``medlib.learn.models.default_cam_layer``; ``cam_sanity`` reports which and its map size)."""
+    from medlib.learn.models import default_cam_layer
 
     model_cfg = next(m for m in cfg.models if m.display_name == model)
     return model_cfg.cam_layer or default_cam_layer(results.models[model], tuple(input_shape))
@@ -218,7 +218,7 @@ def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: dict, *, model
         images [n, C, *spatial], cams [n, *spatial] in [0, 1], and the cases' table (case_id, group, score,
         y_true) — no patient identifiers.
     """
-    from medlib.explain import GradCAMExplainer, select_gallery_cases
+    from medlib.explain.gradcam import GradCAMExplainer, select_gallery_cases
 
     net = results.models[model]
     data = results.data[model][set_name]
@@ -239,7 +239,7 @@ def example_images(prepared: Prepared, cfg: StudyConfig, *, n: int = 4, seed: in
     Volumes are shown by one axial slice: the one with the largest mask area when there is a mask, else the
     middle slice.
     """
-    from medlib.imaging import read_image
+    from medlib.data.imaging import read_image
 
     rng = np.random.default_rng(seed)
     images, titles = [], []
@@ -257,7 +257,7 @@ def example_images(prepared: Prepared, cfg: StudyConfig, *, n: int = 4, seed: in
 
 def _display_slice(volume: np.ndarray, row: pd.Series, cfg: StudyConfig) -> int:
     if cfg.cohort.mask_column:
-        from medlib.imaging import read_image
+        from medlib.data.imaging import read_image
 
         mask = read_image(row[cfg.cohort.mask_column]).array > 0.5
         if mask.any():
@@ -322,7 +322,7 @@ def device_name(cfg: StudyConfig) -> str:
 
 def cam_figure(cfg: StudyConfig, images: np.ndarray, cams: np.ndarray, cases: pd.DataFrame, *, model: str):
     """The Grad-CAM gallery: overlays for 2D inputs, a few slices per case for volumes."""
-    from medlib import plots
+    from medlib.report import figures as plots
 
     model_cfg = next(m for m in cfg.models if m.display_name == model)
     views = list(model_inputs(cfg, model_cfg))
@@ -336,8 +336,8 @@ def cam_sanity(cfg: StudyConfig, results: DeepResults, images: np.ndarray, *, mo
     and its map size (the default layer depends on the input size)."""
     import torch
 
-    from medlib.explain import random_cam_baseline
-    from medlib.models import layer_output_sizes
+    from medlib.explain.gradcam import random_cam_baseline
+    from medlib.learn.models import layer_output_sizes
 
     model_cfg = next(m for m in cfg.models if m.display_name == model)
     net = results.models[model]
@@ -353,7 +353,7 @@ def cam_sanity(cfg: StudyConfig, results: DeepResults, images: np.ndarray, *, mo
 def typical_case_figure(cfg: StudyConfig, prepared: Prepared, results: DeepResults, thresholds: dict, *,
                         model: str, set_name: str = "test"):
     """ONFH: one bilateral patient of the test set, both hips in both views, predicted vs actual outcome."""
-    from medlib import plots
+    from medlib.report import figures as plots
 
     preds = results.predictions[(results.predictions["model"] == model) & (results.predictions["set"] == set_name)]
     counts = preds.groupby("patient_id")["case_id"].count()
@@ -434,7 +434,7 @@ class FeatureResults:
 
 
 def _deep_backbone(cfg: StudyConfig):
-    from medlib.models import build_model
+    from medlib.learn.models import build_model
 
     net = build_model(cfg.radiomics.deep_model, in_channels=1, num_classes=2, spatial_dims=2,
                       pretrained=False)
@@ -443,8 +443,8 @@ def _deep_backbone(cfg: StudyConfig):
 
 def ich_features(cfg: StudyConfig, prepared: Prepared) -> FeatureSet:
     """Radiomics of the whole ROI, radiomics per habitat subregion, and ResNet deep features of ROI slices."""
-    from medlib.features import ich_deep_features, radiomics_table
-    from medlib.imaging import read_image
+    from medlib.radiomics.features import ich_deep_features, radiomics_table
+    from medlib.data.imaging import read_image
 
     rc = cfg.radiomics
     table = prepared.table
@@ -481,7 +481,7 @@ def _split_habitats(table: pd.DataFrame, k: int) -> dict[str, pd.DataFrame]:
 
 def fit_feature_models(cfg: StudyConfig, prepared: Prepared, features: FeatureSet) -> FeatureResults:
     """LASSO selection + SVM per feature set, fitted on the training set only; predictions for every set."""
-    from medlib.fusion import fit_study_models
+    from medlib.radiomics.fusion import fit_study_models
 
     start = time.perf_counter()
     y = prepared.table.set_index("case_id")["y"]
@@ -493,8 +493,8 @@ def fit_feature_models(cfg: StudyConfig, prepared: Prepared, features: FeatureSe
 
 def habitat_example(cfg: StudyConfig, prepared: Prepared, *, set_name: str = "test"):
     """One case's largest-ROI slice and its habitat subregions, for the habitat figure (case id only)."""
-    from medlib.features import habitat_labels, largest_slice_index
-    from medlib.imaging import read_image
+    from medlib.radiomics.features import habitat_labels, largest_slice_index
+    from medlib.data.imaging import read_image
 
     row = prepared.table[prepared.table["set"] == set_name].iloc[0]
     image = read_image(row[cfg.cohort.image_columns[0]]).array
@@ -533,7 +533,7 @@ def save_cams(run, model: str, cases: pd.DataFrame, cams: np.ndarray) -> None:
     """Grad-CAM maps of the gallery cases as ``cams/<model>/<case_id>.npy`` (the viewer reads them)."""
     import io
 
-    from medlib.rundir import atomic_write_bytes
+    from medlib.runs.folder import atomic_write_bytes
 
     folder = run.model_cams_dir(model)
     for case_id, cam in zip(cases["case_id"], cams):

@@ -2,7 +2,7 @@
 
 Nothing here computes new statistics: every number comes from :mod:`medlib.stats`; this module chooses,
 formats and labels. Tables come back as DataFrames of display strings (``"0.842 (0.771–0.897)"``) that the
-notebook shows as Markdown (``medlib.display.show_table``), so Quarto and pandoc make real tables of them.
+notebook shows as Markdown (``medlib.report.display.show_table``), so Quarto and pandoc make real tables of them.
 
 Reference numbers (``StudyConfig.reference``) use the key scheme ``<model label>.<metric>`` or
 ``<model label>.<set>_<metric>``:
@@ -594,7 +594,7 @@ _PROVENANCE_LABELS = {
 
 
 def provenance_table(provenance: Mapping[str, Any]) -> pd.DataFrame:
-    """The provenance dict (from ``medlib.rundir.collect_provenance``) as an ``Item, Value`` table.
+    """The provenance dict (from ``medlib.runs.folder.collect_provenance``) as an ``Item, Value`` table.
 
     Nested mappings (packages, seeds, durations) become one row each; durations are shown in s/min/h.
     Values are scrubbed of the home folder, user name and host name.
@@ -921,7 +921,7 @@ def claim_checklist(run: Mapping[str, Any], *, labels: Iterable[str] | None = No
     """The CLAIM 2024 checklist (Tejani et al. 2024, 44 items), filled from the run where it can be.
 
     Args:
-        run: the run's metadata as plain data (``medlib.study.run_summary``): ``title, manifest,
+        run: the run's metadata as plain data (``medlib.pipelines.study.run_summary``): ``title, manifest,
             image_columns, positive, negative, n_cases, n_patients, partitions`` (list of ``set, cases,
             patients, positives``), ``split, split_hash, preprocessing, models`` (list of ``name, label,
             parameters, pretrained, inputs``), ``training, thresholds, threshold_method, explainability,

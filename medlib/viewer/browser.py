@@ -1,6 +1,6 @@
 """Explore a cohort and a finished run in JupyterLab: overview tables, outlier flags and a case browser.
 
-The browser reads what the studies read (the cohort manifest through ``medlib.imaging.read_image``) and what
+The browser reads what the studies read (the cohort manifest through ``medlib.data.imaging.read_image``) and what
 a run stored (``split.csv``, ``predictions.csv``, ``metrics.json``, ``config.yaml``, ``cams/<model>/<case>.npy``
 in ``runs/<study>/<run-id>/``). It recomputes nothing a run already stored: the split comes from the run when
 there is one, thresholds from its ``metrics.json`` when they are there (otherwise they are chosen on the
@@ -528,7 +528,7 @@ def image_stats(table: pd.DataFrame, columns: Sequence[str] | str, *, sample: in
     Returns:
         One row per case and column.
     """
-    from medlib.imaging import read_image
+    from medlib.data.imaging import read_image
 
     columns = _check_columns(table, columns)
     rows = [_stats_row(str(r["case_id"]), c, read_image(r[c]))
@@ -551,7 +551,7 @@ def intensity_histograms(table: pd.DataFrame, column: str, by: str = "manufactur
     Returns:
         Long table: group, bin_left, bin_right, density, images; ``attrs["by"]`` is ``by`` or ``"all"``.
     """
-    from medlib.imaging import read_image
+    from medlib.data.imaging import read_image
 
     _check_columns(table, [column])
     rng = np.random.default_rng(seed)
@@ -691,7 +691,7 @@ def read_run(run_dir: str | Path | None) -> RunData:
     """
     if run_dir is None or str(run_dir) == "":
         return RunData()
-    from medlib.rundir import CAMS_DIR, CONFIG_NAME, METRICS_NAME, PREDICTIONS_NAME, SPLIT_NAME, open_run
+    from medlib.runs.folder import CAMS_DIR, CONFIG_NAME, METRICS_NAME, PREDICTIONS_NAME, SPLIT_NAME, open_run
 
     run = open_run(run_dir)
     has = {name: (run.path / name).is_file() for name in (CONFIG_NAME, SPLIT_NAME, PREDICTIONS_NAME, METRICS_NAME)}
@@ -703,7 +703,7 @@ def read_run(run_dir: str | Path | None) -> RunData:
 
 
 def _split_from_config(cohort: Any, config: Any) -> pd.DataFrame:
-    from medlib.cohort import read_split, split_cohort
+    from medlib.data.cohort import read_split, split_cohort
 
     s = config.split
     if s.split_file:
@@ -816,7 +816,7 @@ class CohortBrowser:
     ``last_panels`` the arrays drawn).
 
     Args:
-        cohort: a validated ``Cohort`` (``medlib.cohort.load_cohort``).
+        cohort: a validated ``Cohort`` (``medlib.data.cohort.load_cohort``).
         run_dir: a finished run folder ``runs/<study>/<run-id>/`` (optional).
         config: the study's ``StudyConfig`` (optional; the run's ``config.yaml`` is used when not given).
     """
@@ -981,7 +981,7 @@ class CohortBrowser:
         return source[source["case_id"] == case_id].iloc[0]
 
     def _read_case(self, case_id: str) -> _CaseData:
-        from medlib.imaging import read_image
+        from medlib.data.imaging import read_image
 
         row = self._row(case_id)
         images = {c: read_image(row[c]) for c in self.image_columns}
@@ -1062,7 +1062,7 @@ class CohortBrowser:
             return None
         key = ("habitats", id(array))
         if key not in self._case.derived:
-            from medlib.features import habitat_labels
+            from medlib.radiomics.features import habitat_labels
 
             k = getattr(getattr(self.config, "radiomics", None), "habitats", 0) or 3
             seed = getattr(getattr(self.config, "train", None), "seed", 0)

@@ -6,7 +6,7 @@ training uses mixed precision (bf16 where supported, else fp16 with a ``GradScal
 memory; on the CPU it is fp32 and deterministic for ``TrainConfig.seed``: the same model, data and config give
 bit-identical weights, and a run resumed from a checkpoint ends exactly where an uninterrupted run does.
 
-With ``TrainConfig.distributed`` under ``torchrun`` (``medlib.distributed``), ``fit`` trains with
+With ``TrainConfig.distributed`` under ``torchrun`` (``medlib.pipelines.torchrun``), ``fit`` trains with
 DistributedDataParallel: every process takes its shard of each epoch's shuffled training set, validation is
 scored in shards and gathered, every process makes the same early-stopping decision, and only rank 0 writes
 checkpoints.
@@ -33,9 +33,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from medlib import distributed
-from medlib.data import CaseTensors, augment_batch, iterate_batches
-from medlib.losses import build_loss
+from medlib.learn import ddp as distributed
+from medlib.data.tensors import CaseTensors, augment_batch, iterate_batches
+from medlib.learn.losses import build_loss
 
 CHECKPOINT_NAME = "checkpoint.pt"   # everything needed to resume, rewritten every epoch
 BEST_NAME = "best_model.pt"         # the best model's state dict alone
@@ -436,7 +436,7 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
     so the caller's RNG state is untouched. The model is moved to the training device and returned there.
 
     With ``cfg.distributed`` every process of a ``torch.distributed`` group of more than one process calls
-    ``fit`` with the same arguments (``medlib.distributed`` does this under torchrun) and the model is wrapped
+    ``fit`` with the same arguments (``medlib.pipelines.torchrun`` does this under torchrun) and the model is wrapped
     in DistributedDataParallel on ``cuda:LOCAL_RANK`` (or the CPU, gloo). ``cfg.batch_size`` is per process:
     a step sees ``batch_size * world_size`` cases; the learning rate is not scaled. Each epoch, the shared
     generator (the same on every rank) draws one permutation of the training set, padded by repetition to a
@@ -449,13 +449,13 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
     shows progress and logs. ``callback`` runs on every rank.
 
     Args:
-        model: a registry model (``medlib.models``); its initial weights come from the caller.
+        model: a registry model (``medlib.learn.models``); its initial weights come from the caller.
         train, val: the sets, held in memory (copied to the GPU when they fit).
         cfg: ``medlib.config.TrainConfig``.
         checkpoint_dir: where ``checkpoint.pt`` and ``best_model.pt`` go; None = no checkpoints.
         resume: continue from ``checkpoint_dir/checkpoint.pt`` when it exists.
         progress: tqdm bar; None = on unless ``CI=true`` or stderr is not a terminal.
-        log: receives one-line messages (resume, data placement, early stop); None = the ``medlib.train``
+        log: receives one-line messages (resume, data placement, early stop); None = the ``medlib.learn.train``
             logger.
         callback: called after each epoch's checkpoint with ``(epoch, history row)``; raising stops training.
 
@@ -467,7 +467,7 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
         initialised process group. ValueError: too few cases, mismatched shapes, or a checkpoint from another
         run. FloatingPointError: training diverged.
     """
-    log = log or logging.getLogger("medlib.train").info
+    log = log or logging.getLogger("medlib.learn.train").info
     _check_inputs(train, val, cfg)
     group = _process_group(cfg, len(train))
     device = _training_device(cfg, group)
@@ -553,8 +553,8 @@ def _process_group(cfg, n_train: int) -> tuple[int, int] | None:
         return None
     if not distributed.is_initialized():
         raise RuntimeError("train.distributed is true but no torch.distributed process group is initialised: "
-                           "launch with `torchrun --nproc_per_node=N -m medlib.distributed --params "
-                           "params/<study>.yaml`, or call medlib.distributed.init_from_env() in every process "
+                           "launch with `torchrun --nproc_per_node=N -m medlib.pipelines.torchrun --params "
+                           "params/<study>.yaml`, or call medlib.learn.ddp.init_from_env() in every process "
                            "first; set train.distributed: false to train in one process")
     import torch.distributed as dist
 

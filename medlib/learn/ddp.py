@@ -1,41 +1,26 @@
-"""Multi-GPU training with ``torchrun`` (DistributedDataParallel), one process per GPU; gloo on the CPU.
+"""Process-group helpers for DistributedDataParallel training (one process per GPU; gloo on the CPU).
 
-Launch a study's CNNs on every GPU of a machine::
-
-    torchrun --standalone --nproc_per_node=4 -m medlib.distributed --params params/nec.yaml \\
-        --run-dir runs/nec/ddp-1 [-p train.epochs=50 ...] [--resume]
-
-Every process loads the config (``train.distributed`` is switched on), joins the process group that torchrun
-describes in its environment (``init_from_env``), and trains every configured model with
-``medlib.study.train_models``, whose ``medlib.train.fit`` shards each epoch across the processes. Rank 0 alone
-writes: it prepares the cohort and split once and sends them to the other ranks, preprocesses the images into
-the cache before the others read it, and writes ``config.yaml``, ``split.csv``, the checkpoints,
-``predictions.csv`` and ``provenance.json`` into the run folder. The study's notebook then reports on the
-trained models: ``medlib run <study> --resume runs/<study>/<id>`` (finished checkpoints are loaded, not
-trained again).
-
-The helpers (``shard_indices``, ``all_gather_predictions``, ``from_main``) are what ``fit`` uses; outside a
-process group ``is_main`` is true and ``barrier`` does nothing, so single-process code can call them.
+``medlib.learn.train.fit`` uses them: ``shard_indices`` gives each rank its share of an epoch,
+``all_gather_predictions`` puts the shards back together and ``from_main`` runs a step on rank 0 and hands its
+result to every rank. Outside a process group ``is_main`` is true and ``barrier`` does nothing, so single-process
+code can call them. The ``torchrun`` entry point that trains a whole study is ``medlib.pipelines.torchrun``; it
+wraps the loop and is never imported by it.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import pickle
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, TypeVar
 
 import torch
 import torch.distributed as dist
 
 T = TypeVar("T")
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-LAUNCH_HINT = ("torchrun --nproc_per_node=N -m medlib.distributed --params params/<study>.yaml "
+LAUNCH_HINT = ("torchrun --nproc_per_node=N -m medlib.pipelines.torchrun --params params/<study>.yaml "
                "--run-dir runs/<study>/<id>")
 
 
@@ -218,130 +203,3 @@ def from_main(fn: Callable[[], T]) -> T:
     if not ok:
         raise value
     return value
-
-
-# ------------------------------------------------------------------------------------------ torchrun entry
-@dataclass(frozen=True)
-class _CheckpointPaths:
-    """The run folder as ranks other than 0 see it: the checkpoint folders rank 0 made, nothing created."""
-
-    paths: Mapping[str, str]
-
-    def checkpoint_dir(self, model_name: str) -> Path:
-        return Path(self.paths[model_name])
-
-
-def _open_run(cfg, run_dir: str | None, *, resume: bool):
-    from medlib.rundir import new_run, open_run
-
-    if resume:
-        if not run_dir:
-            raise ValueError("--resume needs --run-dir: the run folder whose checkpoints to continue from")
-        return open_run(run_dir)
-    if not run_dir:
-        return new_run(cfg.study, runs_dir=cfg.runs_dir)
-    path = Path(run_dir)
-    if path.exists():
-        raise FileExistsError(f"run folder {path} exists: pass --resume to continue it, or choose a new --run-dir")
-    return new_run(path.parent.name, runs_dir=path.parent.parent, run_id=path.name)
-
-
-def _prepare_on_main(cfg, run):
-    """Rank 0: the cohort and split (as ``medlib.study.prepare``), config and split written, images cached."""
-    from medlib import study
-
-    prepared = study.prepare(cfg)
-    run.write_config(cfg)
-    run.write_split(prepared.split)
-    for columns in dict.fromkeys(tuple(study.model_inputs(cfg, m)) for m in cfg.models):
-        study.load_tensors(cfg, prepared, columns)  # fills the preprocessing cache before other ranks read it
-    paths = {m.display_name: str(run.checkpoint_dir(m.display_name)) for m in cfg.models}
-    return prepared, paths
-
-
-def train_study(cfg, *, run_dir: str | None = None, resume: bool = False, progress: bool | None = None) -> Path:
-    """Train every configured CNN of a study with DDP; every rank of the process group calls this.
-
-    Rank 0 creates (or, with ``resume``, reopens) the run folder, prepares the cohort and split exactly as
-    ``medlib.study.prepare`` does and sends them to the other ranks; then every rank runs
-    ``medlib.study.train_models`` (``cfg.train.distributed`` must be on) and rank 0 writes ``predictions.csv``
-    and ``provenance.json``. Other ranks write nothing.
-
-    Args:
-        cfg: the ``StudyConfig``.
-        run_dir: ``runs/<study>/<id>``; None = a new timestamped run under ``cfg.runs_dir``.
-        resume: continue the run folder's checkpoints (an existing ``run_dir``).
-        progress: tqdm bars on rank 0; None = as ``medlib.train.fit`` decides.
-
-    Returns:
-        The run folder.
-
-    Raises:
-        ValueError: ``cfg.train.distributed`` is off, or ``resume`` without ``run_dir``.
-        FileExistsError: a new run's folder exists. FileNotFoundError: a resumed run's folder does not.
-    """
-    from medlib import study
-    from medlib.rundir import collect_provenance
-
-    if not cfg.train.distributed:
-        raise ValueError("train_study trains with DDP: set train.distributed: true")
-    started = time.perf_counter()
-    run = None
-
-    def setup():
-        nonlocal run
-        run = _open_run(cfg, run_dir, resume=resume)
-        return (run.path, *_prepare_on_main(cfg, run))
-
-    path, prepared, paths = from_main(setup)
-    results = study.train_models(cfg, prepared, run if is_main() else _CheckpointPaths(paths), resume=resume,
-                                 progress=progress)
-    if is_main():
-        run.write_predictions(results.predictions)
-        world = dist.get_world_size() if is_initialized() else 1
-        durations = {**{f"train {m}": s for m, s in results.seconds.items()},
-                     "total": time.perf_counter() - started}
-        run.write_provenance(collect_provenance(
-            seeds={"split": cfg.split.seed, "train": cfg.train.seed}, cohort_hash=prepared.cohort.hash,
-            split_hash=prepared.split_hash, durations=durations,
-            device=f"{world} processes (DDP): {study.device_name(cfg)}"))
-    barrier()
-    return Path(path)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m medlib.distributed",
-                                     description="Train a study's CNNs with DistributedDataParallel, one "
-                                                 "process per GPU (gloo on the CPU).")
-    parser.add_argument("--params", required=True, help="the study's params file, e.g. params/nec.yaml")
-    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. -p train.epochs=50 (repeatable)")
-    parser.add_argument("--run-dir", default=None,
-                        help="run folder runs/<study>/<id> (default: a new timestamped one under runs_dir)")
-    parser.add_argument("--resume", action="store_true", help="continue the checkpoints in --run-dir")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``torchrun -m medlib.distributed`` entry point; returns the exit status (0)."""
-    from medlib import study
-    from medlib.train import resolve_device
-
-    args = _parser().parse_args(argv)
-    cfg = study.load_study(args.params, [*args.param, "train.distributed=true"])
-    cpu = resolve_device(cfg.train.device).type == "cpu"
-    info = init_from_env(backend="gloo" if cpu else None)
-    try:
-        path = train_study(cfg, run_dir=args.run_dir, resume=args.resume,
-                           progress=False if args.no_progress else None)
-        if info.rank == 0:
-            print(f"{cfg.study}: {len(cfg.models)} model(s) trained on {info.world_size} processes "
-                  f"({info.backend}) into {path}", flush=True)
-    finally:
-        cleanup()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from medlib.imaging.image import Image
-from medlib.imaging.window import apply_window, check_window
+from medlib.data.imaging.image import Image
+from medlib.data.imaging.window import apply_window, check_window
 
 TECHNICAL_TAGS = ("Modality", "Manufacturer", "ManufacturerModelName", "Rows", "Columns", "BitsStored",
                   "BitsAllocated", "PhotometricInterpretation", "BodyPartExamined", "ViewPosition",

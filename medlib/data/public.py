@@ -51,7 +51,7 @@ def import_medmnist(npz_path: str | Path, out_dir: str | Path, *, name: str | No
         FileExistsError: the cohort folder exists and ``overwrite`` is false.
         ValueError: the labels are not binary.
     """
-    from medlib.imaging import read_medmnist
+    from medlib.data.imaging import read_medmnist
 
     npz_path = Path(npz_path)
     target = Path(out_dir) / (name or npz_path.stem)

@@ -205,7 +205,7 @@ def _case_title(row: pd.Series) -> str:
 def plot_cam_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataFrame, *,
                      view_names: Sequence[str] | None = None, alpha: float = 0.45) -> plt.Figure:
     """2D Grad-CAM gallery: per case its first view under the map, other views beside it, titled by group."""
-    from medlib.explain import overlay
+    from medlib.explain.gradcam import overlay
 
     n, views = images.shape[0], images.shape[1]
     names = list(view_names or [f"view {v + 1}" for v in range(views)])
@@ -234,7 +234,7 @@ def plot_cam_volume_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataF
                             alpha: float = 0.45, cases_per_row: int = 3) -> plt.Figure:
     """3D Grad-CAM gallery: per case a few axial slices around the map's peak, first sequence under the map;
     ``cases_per_row`` cases side by side, so a gallery of a dozen cases fits a page."""
-    from medlib.explain import overlay, volume_slices
+    from medlib.explain.gradcam import overlay, volume_slices
 
     n = images.shape[0]
     name = (list(view_names) if view_names else ["channel 1"])[0]

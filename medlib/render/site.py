@@ -24,7 +24,7 @@ Notebook conventions (the pandoc renderer implements exactly these; they are a s
     ``image/svg+xml``) is a numbered figure, "Figure 1", caption below. Several images in one figure cell
     become "Figure 1a", "1b", ... under the same label.
   - ``label: tbl-<name>`` + ``tbl-cap: "..."``: the first table in the cell's outputs is a numbered table,
-    "Table 1", caption above. Show tables as Markdown (``medlib.display.show_table``: mime
+    "Table 1", caption above. Show tables as Markdown (``medlib.report.display.show_table``: mime
     ``text/markdown``, a pipe table); a pandas ``text/html`` table is converted with pandoc's HTML reader.
     Other Markdown the cell displays (e.g. a sentence before the table) is kept as ordinary text.
   - ``echo: true`` shows the cell's code (the default for reports is ``false``: code hidden).
@@ -532,7 +532,7 @@ def _compile_typst(source: Path, pdf: Path) -> list[str]:
 
 
 def _templates() -> Path:
-    return Path(str(resources.files("medlib") / "templates"))
+    return Path(str(resources.files("medlib.render") / "templates"))
 
 
 def _medlib_version() -> str:

@@ -11,7 +11,7 @@ A grid file names a study, its params file and, under ``grid``, dotted config ke
       models: [[{name: resnet18, label: ResNet18}], [{name: densenet121, label: DenseNet121}]]
 
 Every combination becomes one run with those overrides (validated against the schema before anything runs),
-executed by ``medlib.runner.run_study`` on a Dask cluster: a local cluster by default (one single-threaded
+executed by ``medlib.cli.runner.run_study`` on a Dask cluster: a local cluster by default (one single-threaded
 worker process per core), or an existing scheduler (``--scheduler tcp://host:8786``). For SLURM, start a
 ``dask_jobqueue.SLURMCluster``, scale it, and pass its scheduler address (README, "Sweeps").
 
@@ -34,7 +34,7 @@ import pandas as pd
 import yaml
 
 from medlib.config import load_config
-from medlib.rundir import atomic_write_json
+from medlib.runs.folder import atomic_write_json
 
 REPLICATE_KEYS = ("train.seed", "split.seed", "split.fold")
 
@@ -110,7 +110,7 @@ def pending_runs(sweep: Sweep, out: Path) -> list[SweepRun]:
 
 def execute_one(study: str, params: str, run: SweepRun, out: str, extra: Sequence[str] = ()) -> dict:
     """Run one configuration (on a Dask worker); never raises: failures are recorded in status.json."""
-    from medlib.runner import run_study
+    from medlib.cli.runner import run_study
 
     folder = Path(out) / run.config_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -207,8 +207,8 @@ def aggregate(per_run: pd.DataFrame, *, replicate_keys: Sequence[str] = REPLICAT
 
 def write_summary(sweep: Sweep, out: Path, reports_dir: Path) -> Path:
     """The comparison page: a Markdown report of the aggregated AUCs and every run's status."""
-    from medlib.display import markdown_table
-    from medlib.rundir import atomic_write_text
+    from medlib.report.display import markdown_table
+    from medlib.runs.folder import atomic_write_text
 
     status = sweep_status(sweep, out)
     table = aggregate(collect_auc(sweep, out))

@@ -209,7 +209,7 @@ def _read_case(case: tuple[object, str, str], reader: Callable[[Any], Any] | Non
                ) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
     """Read one case's image and mask and check that they share a grid."""
     if reader is None:
-        from medlib.imaging import read_image as reader
+        from medlib.data.imaging import read_image as reader
     case_id, image_path, mask_path = case
     image, mask = reader(image_path), reader(mask_path)
     label = _case(case_id)
@@ -256,7 +256,7 @@ def radiomics_table(cases: Iterable[tuple[object, str, str]], settings: Radiomic
         settings: as in :func:`radiomics_features`.
         workers: processes (``concurrent.futures.ProcessPoolExecutor`` with the "spawn" start method, which
             is safe after torch has started threads); 1 = in this process.
-        reader: ``path -> object with .array (D, H, W) and .spacing``; None = ``medlib.imaging.read_image``.
+        reader: ``path -> object with .array (D, H, W) and .spacing``; None = ``medlib.data.imaging.read_image``.
             Must be a module-level function when ``workers > 1``.
         habitats: k > 0 also computes radiomics of k habitat subregions per case, in columns prefixed
             ``habitat1_`` ... ``habitat{k}_``; 0 = whole ROI only.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medlib.imaging.image import Image
+from medlib.data.imaging.image import Image
 
 
 def read_png(path: str | Path) -> Image:

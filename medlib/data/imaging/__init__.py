@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from medlib.imaging.dicom import read_dicom, read_dicom_series
-from medlib.imaging.image import Image
-from medlib.imaging.medmnist import read_medmnist
-from medlib.imaging.nifti import read_nifti
-from medlib.imaging.png import read_png
-from medlib.imaging.window import apply_window, check_window
+from medlib.data.imaging.dicom import read_dicom, read_dicom_series
+from medlib.data.imaging.image import Image
+from medlib.data.imaging.medmnist import read_medmnist
+from medlib.data.imaging.nifti import read_nifti
+from medlib.data.imaging.png import read_png
+from medlib.data.imaging.window import apply_window, check_window
 
 __all__ = ["Image", "read_image", "read_dicom", "read_dicom_series", "read_nifti", "read_png", "read_medmnist",
            "apply_window"]

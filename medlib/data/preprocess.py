@@ -25,7 +25,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from medlib.imaging import Image, read_image
+from medlib.data.imaging import Image, read_image
 
 CACHE_VERSION = 2  # 2: 3D antialiasing, target spacing, MONOCHROME1 inversion as 1 - v
 SETTING_KEYS = ("size", "window", "crop_to_mask", "margin", "normalize", "spacing")
@@ -238,7 +238,7 @@ def load_preprocessed(path: str | Path, settings: dict, *, cache_dir: str | Path
     Args:
         path: image file or DICOM series folder.
         settings: ``size`` (required), ``window``, ``crop_to_mask``, ``margin``, ``normalize``, ``spacing``: the
-            keyword arguments of ``preprocess`` (``medlib.data.image_settings`` builds them from the config).
+            keyword arguments of ``preprocess`` (``medlib.data.tensors.image_settings`` builds them from the config).
         cache_dir: cache folder (``image.cache_dir``).
         mask_path: the case's mask, used when ``crop_to_mask`` is set.
 

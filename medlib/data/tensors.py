@@ -1,6 +1,6 @@
 """In-memory case tensors, batching and on-device augmentation.
 
-Every image is preprocessed once (``medlib.preprocess``, cached on disk) and the whole set is held as one
+Every image is preprocessed once (``medlib.data.preprocess``, cached on disk) and the whole set is held as one
 tensor ``x [N, C, *spatial]``: the image columns of a case (views or MRI sequences) are its channels. Epochs
 index that tensor (on the GPU when it fits), so training never decodes a file after the first load, and
 augmentation runs as batched torch operations on the tensor's device.
@@ -81,7 +81,7 @@ class CaseTensors:
 
 
 def image_settings(image_cfg) -> dict:
-    """The preprocessing settings of an ``ImageConfig`` as ``medlib.preprocess.load_preprocessed`` takes them."""
+    """The preprocessing settings of an ``ImageConfig`` as ``medlib.data.preprocess.load_preprocessed`` takes them."""
     return dict(size=tuple(image_cfg.size), window=image_cfg.window, crop_to_mask=image_cfg.crop_to_mask,
                 margin=image_cfg.margin, normalize=image_cfg.normalize)
 
@@ -117,7 +117,7 @@ def load_case_tensors(table: pd.DataFrame, columns: Sequence[str], image_cfg, *,
     Raises:
         KeyError: a column is missing. ValueError: labels not 0/1, or an image of the wrong shape.
     """
-    from medlib.preprocess import load_preprocessed
+    from medlib.data.preprocess import load_preprocessed
 
     _check_table(table, columns, label_column, mask_column)
     settings, size = image_settings(image_cfg), tuple(image_cfg.size)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medlib.imaging.image import Image
+from medlib.data.imaging.image import Image
 
 AXES = "D,H,W = S,P,L"
 

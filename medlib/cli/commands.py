@@ -27,7 +27,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from medlib.runner import run_study
+    from medlib.cli.runner import run_study
 
     result = run_study(args.study, params=args.params, overrides=args.param or (), run_id=args.run_id or "",
                        resume=args.resume or "", reports_dir=args.reports)
@@ -36,7 +36,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from medlib.sweep import load_sweep, run_sweep, write_summary
+    from medlib.cli.sweep import load_sweep, run_sweep, write_summary
 
     sweep = load_sweep(args.grid)
     if sweep.study != args.study:
@@ -52,7 +52,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from medlib.render import render_reports
+    from medlib.render.site import render_reports
 
     result = render_reports(args.reports, args.out, engine=args.engine, pdf=not args.no_pdf)
     print(result.summary() if hasattr(result, "summary") else result)
@@ -61,7 +61,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from medlib import synth
-    from medlib.render import render_reports
+    from medlib.render.site import render_reports
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
@@ -99,7 +99,7 @@ def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from medlib.runner import run_study
+    from medlib.cli.runner import run_study
     from medlib.threads import limit_threads
 
     calls = [(study, Path("params") / ("smoke" if smoke else "") / f"{study}.yaml") for study in studies]

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Sequence
 
 from medlib.config import ConfigError, StudyConfig
-from medlib.rundir import CONFIG_NAME, atomic_write_json, make_run_id
+from medlib.runs.folder import CONFIG_NAME, atomic_write_json, make_run_id
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FAILED_NAME = "failed.json"
 #: The kernel's own log (ipykernel's TCP-transport warning, 'KeyboardInterrupt caught' when papermill stops it
 #: after a failed cell) stays off the user's stderr: a failed run
@@ -91,7 +91,7 @@ def run_study(study: str, *, params: str | Path | None = None, overrides: Sequen
     cfg = _preflight(study, root / params_path if (root / params_path).is_file() else params_path, overrides, root)
     run_id = "" if resume else (run_id or make_run_id())
     run_dir = _run_folder(cfg, run_id, resume, root)
-    from medlib.study import check_models
+    from medlib.pipelines.study import check_models
 
     check_models(cfg, source=str(params_path), root=root)  # model names and weight files; imports torch
     import papermill as pm
@@ -136,7 +136,7 @@ def _rooted(cfg: StudyConfig, root: Path) -> StudyConfig:
 def _preflight(study: str, params_path: Path, overrides: Sequence[str], root: Path) -> StudyConfig:
     """Validate the params and overrides, the cohort manifest (every row) and the split before a notebook
     starts or a run folder exists."""
-    from medlib.study import load_study, prepare
+    from medlib.pipelines.study import load_study, prepare
 
     cfg = load_study(params_path, list(overrides), root=root, check=False)
     if cfg.study != study:

@@ -56,7 +56,7 @@ def _upsample_volumes(maps: np.ndarray, size: tuple[int, int, int]) -> np.ndarra
 def _reshape_for(model: nn.Module, layer_name: str) -> Callable | None:
     from vit_pytorch import SimpleViT
 
-    from medlib.models import vit_reshape_transform
+    from medlib.learn.models import vit_reshape_transform
 
     owner = model
     for part in layer_name.split(".")[:-1]:
@@ -75,12 +75,12 @@ class GradCAMExplainer:
 
     Args:
         model: a classifier returning logits ``[N, classes]``.
-        layer: dotted layer name (``medlib.models.default_cam_layer`` gives the usual one).
+        layer: dotted layer name (``medlib.learn.models.default_cam_layer`` gives the usual one).
         reshape_transform: for token outputs (SimpleViT); None picks one for SimpleViT automatically.
     """
 
     def __init__(self, model: nn.Module, *, layer: str, reshape_transform: Callable | None = None) -> None:
-        from medlib.models import get_layer
+        from medlib.learn.models import get_layer
 
         self.model = model
         self.layer = layer
@@ -128,7 +128,7 @@ class GradCAMExplainer:
         """
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        from medlib.models import MultiViewNet
+        from medlib.learn.models import MultiViewNet
 
         if self._cam is None:
             raise RuntimeError("use GradCAMExplainer as a context manager: with GradCAMExplainer(...) as cam")
