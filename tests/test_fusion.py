@@ -13,7 +13,7 @@ from medlib.radiomics.fusion import (
     fit_study_models,
     predict_scores,
 )
-from medlib.stats.roc import PREDICTION_COLUMNS
+from medlib.schema import PREDICTION_COLUMNS
 
 
 def _problem(n=120, p=15, seed=0):

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from medlib.config import CohortConfig
+from medlib.schema import SETS as SET_NAMES
 
 REQUIRED_COLUMNS = ("case_id", "patient_id")
-SET_NAMES = ("train", "val", "test", "external")
 
 
 class CohortError(ValueError):

@@ -19,8 +19,8 @@ import pandas as pd
 
 from medlib.data.cohort import Cohort, load_cohort, read_split, split_cohort
 from medlib.config import ModelConfig, StudyConfig, load_config
+from medlib.schema import SETS
 
-SETS = ("train", "val", "test", "external")
 
 
 @dataclass(frozen=True)

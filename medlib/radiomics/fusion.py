@@ -38,9 +38,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from medlib.stats.roc import PREDICTION_COLUMNS
+from medlib.schema import PREDICTION_COLUMNS, SETS
 
-SETS = ("train", "val", "test", "external")
 _CS = np.logspace(-3, 2, 20)  # inverse L1 strengths searched by cross-validation
 
 

@@ -30,10 +30,9 @@ import numpy as np
 import pandas as pd
 
 from medlib.stats import Estimate, Threshold, auc_ci, binary_metrics, calibration, choose_threshold, compare_models
+from medlib.schema import PREDICTION_COLUMNS, SET_LABELS, check_predictions
+from medlib.schema import SETS as SET_ORDER
 
-PREDICTION_COLUMNS = ("case_id", "patient_id", "model", "set", "y_true", "score")
-SET_ORDER = ("train", "val", "test", "external")
-SET_LABELS = {"train": "Training", "val": "Validation", "test": "Test", "external": "External test"}
 N_BOOT = 2000  # bootstrap replicates for the F1 interval (medlib.stats.binary_metrics)
 
 #: metric key -> column title of the performance table
@@ -112,12 +111,7 @@ def _level_text(level: float) -> str:
 
 
 def _check_predictions(predictions: pd.DataFrame) -> None:
-    if not isinstance(predictions, pd.DataFrame):
-        raise TypeError(f"predictions must be a pandas DataFrame; got {type(predictions).__name__}")
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
-    if missing:
-        raise ValueError(f"predictions is missing column(s) {missing}; expected {list(PREDICTION_COLUMNS)}, "
-                         f"got {list(predictions.columns)}")
+    check_predictions(predictions)
 
 
 def _models(predictions: pd.DataFrame) -> list[str]:

@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from medlib.schema import ID_COLUMNS, PREDICTION_COLUMNS, check_predictions
+
 CONFIG_NAME = "config.yaml"
 SPLIT_NAME = "split.csv"
 PREDICTIONS_NAME = "predictions.csv"
@@ -47,9 +49,7 @@ PROVENANCE_NAME = "provenance.json"
 CHECKPOINTS_DIR = "checkpoints"
 CAMS_DIR = "cams"
 
-PREDICTION_COLUMNS = ("case_id", "patient_id", "model", "set", "y_true", "score")
 SPLIT_COLUMNS = ("case_id", "set")
-ID_COLUMNS = {"case_id": str, "patient_id": str, "model": str, "set": str}
 
 #: Distributions whose versions go into provenance.json (import names differ: grad-cam is pytorch_grad_cam).
 PACKAGES = ("torch", "torchvision", "monai", "grad-cam", "pydicom", "scikit-learn", "scipy", "statsmodels",
@@ -234,10 +234,7 @@ def make_run_id(*, now: _dt.datetime | None = None) -> str:
 
 
 def _check_predictions(df: pd.DataFrame) -> None:
-    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"predictions is missing column(s) {missing}; expected {list(PREDICTION_COLUMNS)}, "
-                         f"got {list(df.columns)}")
+    check_predictions(df)
 
 
 def safe_folder_name(name: str) -> str:

@@ -31,11 +31,11 @@ from medlib.stats._validate import (
 )
 from medlib.stats.multitest import adjust_pvalues
 from medlib.stats.results import Estimate, PairedTest
+from medlib.schema import check_predictions
 
 DELONG_METHOD = "DeLong (Sun & Xu 2014)"
 PAIRED_METHOD = "DeLong's test for two correlated ROC curves (paired; pROC roc.test)"
 UNPAIRED_METHOD = "DeLong's test for two unpaired ROC curves (t, Welch-Satterthwaite df; pROC roc.test)"
-PREDICTION_COLUMNS = ("case_id", "patient_id", "model", "set", "y_true", "score")
 _CHUNK_ELEMENTS = 2_000_000  # bootstrap replicates are processed in blocks of about this many weights
 
 
@@ -557,9 +557,7 @@ _COMPARE_COLUMNS = ["set", "model_a", "model_b", "n_cases", "auc_a", "auc_b", "d
 
 def _select_predictions(predictions: pd.DataFrame, set_name: str | None) -> pd.DataFrame:
     """Check the long predictions table and keep one set if asked."""
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
-    if missing:
-        raise ValueError(f"predictions is missing column(s) {missing}; expected {list(PREDICTION_COLUMNS)}")
+    check_predictions(predictions)
     if set_name is None:
         return predictions
     sub = predictions[predictions["set"] == set_name]
