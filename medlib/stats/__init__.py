@@ -1,11 +1,19 @@
 """Statistics for imaging AI studies: ROC/AUC with DeLong and bootstrap CIs and tests (matching pROC),
 confusion metrics with Wilson CIs and frozen thresholds, calibration, decision curves (matching dcurves) and
 Table 1. Reads plain arrays or the long predictions table; never imports torch, never draws.
+
+Library code is used wherever it gives the same answer (each is tested against what the hand-written code
+gave): scikit-learn for ROC points, statsmodels for Wilson intervals, multiple-testing adjustment and the
+calibration GLMs, SciPy for the Table 1 tests. DeLong (no Python library has it), the vectorised bootstrap,
+net benefit (dcurves' definition) and the Table 1 rules are ours; each module says why.
 """
 
 from medlib.stats._validate import UndefinedMetricWarning, check_binary_scores
+from medlib.stats.bootstrap import bootstrap_auc
 from medlib.stats.calibration import Calibration, calibration, reliability_curve
+from medlib.stats.compare import compare_models
 from medlib.stats.dca import decision_curve, net_benefit
+from medlib.stats.delong import auc, delong_cov, delong_test, delong_unpaired_test, delong_var
 from medlib.stats.metrics import (
     BinaryMetrics,
     Threshold,
@@ -16,17 +24,7 @@ from medlib.stats.metrics import (
 )
 from medlib.stats.multitest import adjust_pvalues
 from medlib.stats.results import Estimate, PairedTest
-from medlib.stats.roc import (
-    auc,
-    auc_ci,
-    bootstrap_auc,
-    compare_models,
-    delong_cov,
-    delong_test,
-    delong_unpaired_test,
-    delong_var,
-    roc_curve,
-)
+from medlib.stats.roc import auc_ci, roc_curve
 from medlib.stats.table1 import table1, table1_tests
 
 __all__ = [

@@ -11,12 +11,16 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from medlib.schema import check_predictions
 
 
 class UndefinedMetricWarning(UserWarning):
     """A statistic is undefined for the data given (e.g. an AUC with one class); NaN is returned.
 
-    Mirrors scikit-learn's ``UndefinedMetricWarning`` without importing scikit-learn.
+    Mirrors scikit-learn's ``UndefinedMetricWarning`` but is a separate class: where :mod:`medlib.stats` wraps
+    a scikit-learn call, scikit-learn's own warning is replaced by this one, in medlib's words.
     """
 
 
@@ -124,3 +128,26 @@ def _unique_preview(arr: np.ndarray, limit: int = 10) -> str:
         uniq = [repr(v) for v in arr[:limit]]
     more = f" ... ({len(uniq)} distinct)" if len(uniq) > limit else ""
     return f"{uniq[:limit]}{more}"
+
+
+def select_predictions(predictions: pd.DataFrame, set_name: str | None) -> pd.DataFrame:
+    """Check the long predictions table (:func:`medlib.schema.check_predictions`) and keep one set if asked.
+
+    Args:
+        predictions: Long table with columns ``case_id, patient_id, model, set, y_true, score``.
+        set_name: The set to keep (e.g. ``"test"``), or ``None`` for every set.
+
+    Returns:
+        The table (not copied) or its rows of ``set_name``.
+
+    Raises:
+        ValueError: The table breaks its contract, or no row belongs to ``set_name`` (the sets present are
+            listed).
+    """
+    check_predictions(predictions)
+    if set_name is None:
+        return predictions
+    sub = predictions[predictions["set"] == set_name]
+    if sub.empty:
+        raise ValueError(f"Unknown set {set_name!r}. Available: {sorted(map(str, predictions['set'].unique()))}")
+    return sub

@@ -158,6 +158,14 @@ def reliability_curve(y_true: Any, y_prob: Any, *, n_bins: int = 10, strategy: s
     """Binned reliability (calibration) curve: mean predicted vs observed fraction, with Wilson CIs.
 
     Bins are right-closed except the first, which also holds its lower edge (as ``np.quantile`` edges).
+    The per-bin arithmetic is scikit-learn's ``calibration_curve`` (one ``searchsorted``, ``bincount`` sums),
+    and with ``strategy="uniform"`` the bins, observed fractions and mean predictions are exactly
+    ``calibration_curve(y, p, n_bins=n_bins, strategy="uniform")`` (tested). The binning stays here because
+    scikit-learn returns neither the bin edges nor the counts that the table and the Wilson intervals need,
+    and because its ``"quantile"`` edges come from ``np.percentile(p, q * 100)``, whose rounding of ``q``
+    moves a probability lying exactly on an edge into the next bin (in about one random data set in ten;
+    ``tests/stats/test_calibration.py`` pins an example), whereas ours are ``np.quantile(p, q)`` with tied
+    edges merged.
 
     Args:
         y_true: Binary outcomes (0/1 or bool).
@@ -184,15 +192,14 @@ def reliability_curve(y_true: Any, y_prob: Any, *, n_bins: int = 10, strategy: s
     check_same_length(y, p, "y_true", "y_prob")
     edges = _bin_edges(p, n_bins, strategy)
     idx = np.clip(np.searchsorted(edges, p, side="left") - 1, 0, len(edges) - 2)
-    rows = []
-    for k in np.unique(idx):
-        in_bin = idx == k
-        n, events = int(in_bin.sum()), int(y[in_bin].sum())
-        lo, hi = wilson_ci(events, n, level=level)
-        rows.append({"bin": int(k) + 1, "lower": float(edges[k]), "upper": float(edges[k + 1]), "n": n,
-                     "events": events, "mean_predicted": float(p[in_bin].mean()),
-                     "observed": events / n, "observed_lo": lo, "observed_hi": hi})
-    return pd.DataFrame(rows)
+    n = np.bincount(idx, minlength=len(edges) - 1)
+    events = np.bincount(idx, weights=y, minlength=len(edges) - 1).astype(np.int64)
+    sums = np.bincount(idx, weights=p, minlength=len(edges) - 1)
+    k = np.flatnonzero(n)
+    limits = [wilson_ci(e, m, level=level) for e, m in zip(events[k], n[k])]
+    return pd.DataFrame({"bin": k + 1, "lower": edges[k], "upper": edges[k + 1], "n": n[k], "events": events[k],
+                         "mean_predicted": sums[k] / n[k], "observed": events[k] / n[k],
+                         "observed_lo": [lo for lo, _ in limits], "observed_hi": [hi for _, hi in limits]})
 
 
 def _bin_edges(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medlib.stats._validate import as_1d, check_labels, check_probabilities, check_same_length
-from medlib.stats.roc import _select_predictions
+from medlib.stats._validate import as_1d, check_labels, check_probabilities, check_same_length, select_predictions
 
 DEFAULT_THRESHOLDS = np.round(np.arange(0, 100) / 100, 2)  # 0.00, 0.01, ..., 0.99 as dcurves
 DCA_COLUMNS = ["threshold", "net_benefit_model", "net_benefit_all", "net_benefit_none"]
@@ -104,7 +103,7 @@ def decision_curve(predictions: pd.DataFrame, thresholds: Any = DEFAULT_THRESHOL
           model  threshold  net_benefit_model
         0     m        0.5                0.5
     """
-    table = _select_predictions(predictions, set_name)
+    table = select_predictions(predictions, set_name)
     pt = _check_thresholds(thresholds)
     frames = []
     for (set_label, model), sub in table.groupby(["set", "model"], sort=False):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from medlib.stats._validate import UndefinedMetricWarning, both_classes, check_binary_scores, check_level
 from medlib.stats.results import Estimate
@@ -28,8 +28,10 @@ THRESHOLD_METHODS = ("youden", "sensitivity", "fixed")
 def wilson_ci(successes: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (Wilson 1927; Newcombe 1998, method 3).
 
-    Matches R's ``prop.test(x, n, correct = FALSE)$conf.int`` and statsmodels'
-    ``proportion_confint(method="wilson")``.
+    statsmodels' ``proportion_confint(successes, n, alpha=1 - level, method="wilson")``, which equals R's
+    ``prop.test(x, n, correct = FALSE)$conf.int``. This wrapper checks the counts, returns NaN for ``n == 0``
+    and makes the limits exactly 0 when ``successes == 0`` and exactly 1 when ``successes == n`` (the
+    formula gives them only up to rounding).
 
     Args:
         successes: Number of successes (0 <= successes <= n).
@@ -54,13 +56,8 @@ def wilson_ci(successes: int, n: int, *, level: float = 0.95) -> tuple[float, fl
         warnings.warn("a proportion with n = 0 is undefined; returning NaN", UndefinedMetricWarning,
                       stacklevel=2)
         return math.nan, math.nan
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    p, z2 = k / n, z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact limits at the edges, free of rounding
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return lo, hi
+    lo, hi = proportion_confint(k, n, alpha=1 - level, method="wilson")
+    return (0.0 if k == 0 else float(lo)), (1.0 if k == n else float(hi))
 
 
 def _count(value: Any, name: str) -> int:

@@ -1,10 +1,11 @@
-"""Multiple-testing adjustment of p-values (Holm 1979, Bonferroni)."""
+"""Multiple-testing adjustment of p-values (Holm 1979, Bonferroni), by statsmodels' ``multipletests``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from statsmodels.stats.multitest import multipletests
 
 ADJUST_METHODS = ("holm", "bonferroni")
 
@@ -12,9 +13,10 @@ ADJUST_METHODS = ("holm", "bonferroni")
 def adjust_pvalues(p_values: Any, method: str | None = "holm") -> np.ndarray:
     """Adjust p-values for multiple comparisons.
 
-    Holm's step-down method (Holm 1979, *Scand J Stat* 6:65-70) or Bonferroni, as R's ``p.adjust`` and
-    ``statsmodels.stats.multitest.multipletests`` compute them: adjusted p-values are capped at 1 and, for
-    Holm, made monotone. NaN p-values are left as NaN and not counted in the family.
+    Holm's step-down method (Holm 1979, *Scand J Stat* 6:65-70) or Bonferroni, computed by statsmodels'
+    ``multipletests(p, method=method)`` (as R's ``p.adjust``: capped at 1 and, for Holm, made monotone).
+    This wrapper adds what ``multipletests`` does not do: NaN p-values are left as NaN and not counted in
+    the family, p-values outside [0, 1] are an error, and ``method=None`` returns the p-values unadjusted.
 
     Args:
         p_values: The family of p-values (1-D).
@@ -39,15 +41,5 @@ def adjust_pvalues(p_values: Any, method: str | None = "holm") -> np.ndarray:
     if method is None or not ok.any():
         return p
     out = p.copy()
-    out[ok] = _holm(p[ok]) if method == "holm" else np.minimum(p[ok] * ok.sum(), 1.0)
-    return out
-
-
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjustment of a NaN-free family."""
-    m = len(p)
-    order = np.argsort(p, kind="mergesort")
-    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(stepped, 1.0)
+    out[ok] = multipletests(p[ok], method=method)[1]
     return out

@@ -13,12 +13,31 @@ Rules (stated so a methods section can quote them):
   test for a 2x2 table with any expected count < 5.
 * SMD (two groups only): absolute standardised mean difference, (m1 - m2) / sqrt((s1^2 + s2^2) / 2) for
   continuous variables and the multinomial form of Yang & Dalton (2012) for categorical ones, as R's
-  ``tableone`` (Yoshida) and Python's ``tableone`` (Pollard et al. 2018) compute them.
+  ``tableone`` (Yoshida) and Python's ``tableone`` (Pollard et al. 2018) compute them (but see below for a
+  singular covariance).
 * Missing: count of missing values per variable (over all groups); tests use the non-missing values.
 
-The Python ``tableone`` package was considered; it has no automatic normality rule and uses Kruskal-Wallis
-also for two groups, so this module implements the rules above directly (and its tests compare summaries
-and SMDs with ``tableone``).
+Counting: one row is one unit; the ``n`` row and the n (%) counts are numbers of rows, not of distinct
+patients. Pass one row per patient to describe patients.
+
+Why this module does not call the Python ``tableone`` package (Pollard et al. 2018, *JAMIA Open* 1:26-31),
+piece by piece (each point is a test in ``tests/stats/test_table1.py``):
+
+* Medians, quartiles and counts per level: ``tableone`` gives the same numbers, from the same NumPy
+  percentiles and pandas cross-tabulation this module calls; the per-group values and the contingency table
+  also feed the tests below, which ``tableone`` cannot run, so it would compute them a second time.
+* Means and SDs: ``tableone`` takes them from pandas' grouped aggregation, whose summation order differs
+  from NumPy's in the last bit. That changes the printed value when a mean lies on a rounding boundary:
+  the mean of 20.4, 28.2, 24.2, 28.3, 20.1 and 23.7 prints as 24.1 here and 24.2 in ``tableone`` (14 of
+  4,612 summaries of random cohorts differed).
+* Tests: ``tableone`` reports no test statistic, uses Kruskal-Wallis for two non-normal groups (the rule
+  here is Mann-Whitney U), runs an ANOVA when a group has a single value, and skips a variable with an empty
+  group. Where both run the same test, the p-values are equal.
+* Normality: ``tableone`` has no automatic rule (its ``nonnormal`` is a list); the Shapiro-Wilk rule is ours.
+* SMD: equal for ordinary tables; but ``tableone`` inverts the covariance with ``numpy.linalg.inv`` and
+  returns NaN when it is singular (e.g. one group has a single level), where R's ``tableone`` uses the
+  generalised inverse ``MASS::ginv`` as :func:`smd_categorical` does, and it takes the SD of a one-value
+  group as 0.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy import optimize, special
+from sklearn.calibration import calibration_curve
 
 from medlib.stats import Calibration, UndefinedMetricWarning, calibration, reliability_curve
 from medlib.stats.calibration import logit
@@ -66,6 +67,38 @@ def test_uniform_curve_drops_empty_bins():
     curve = reliability_curve([0, 0, 1, 1, 1], [0.05, 0.12, 0.15, 0.95, 1.0], n_bins=10, strategy="uniform")
     assert curve["bin"].tolist() == [1, 2, 10]
     assert curve["n"].tolist() == [1, 2, 2] and curve["observed"].tolist() == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_uniform_bins_are_sklearn_calibration_curve(seed):
+    """With equal-width bins, observed fractions and mean predictions are scikit-learn's, bit for bit."""
+    rng = np.random.default_rng(seed)
+    n, n_bins = int(rng.integers(5, 400)), int(rng.integers(1, 20))
+    p = np.round(rng.uniform(size=n), int(rng.integers(1, 4)))  # ties, and probabilities on bin edges
+    y = (rng.uniform(size=n) < p).astype(int)
+    curve = reliability_curve(y, p, n_bins=n_bins, strategy="uniform")
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+    np.testing.assert_array_equal(curve["observed"], prob_true)
+    np.testing.assert_array_equal(curve["mean_predicted"], prob_pred)
+
+
+def test_quantile_bins_match_sklearn_when_no_probability_lies_on_an_edge(miscalibrated):
+    y, p, _ = miscalibrated
+    curve = reliability_curve(y, p, n_bins=10)
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    np.testing.assert_array_equal(curve["observed"], prob_true)
+    np.testing.assert_allclose(curve["mean_predicted"], prob_pred, rtol=1e-13)
+
+
+def test_quantile_edges_are_np_quantile_not_sklearns_percentile():
+    """Why the quantile binning stays ours: scikit-learn's edges come from np.percentile(p, q * 100), and
+    the rounding of q * 100 puts the 1/3 quantile 1e-16 below 0.35, so 0.35 moves up a bin."""
+    y, p = [0, 1, 0, 1, 0, 1, 0], [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95]
+    curve = reliability_curve(y, p, n_bins=3)
+    assert curve["n"].tolist() == [3, 2, 2] and curve["lower"].tolist() == [0.05, 0.35, 0.65]
+    assert curve["observed"].tolist() == pytest.approx([1 / 3, 1 / 2, 1 / 2])
+    sk_true, _ = calibration_curve(y, p, n_bins=3, strategy="quantile")
+    assert sk_true.tolist() == pytest.approx([1 / 2, 1 / 2, 1 / 3])  # bins of 2, 3, 2
 
 
 def test_zero_and_one_probabilities_are_clipped_not_rejected():

@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["roc", "metrics", "calibration", "dca", "table1", "multitest", "results", "_validate"]
+MODULES = ["roc", "delong", "bootstrap", "compare", "metrics", "calibration", "dca", "table1", "multitest",
+           "results", "_validate"]
 
 
 @pytest.mark.parametrize("name", MODULES)

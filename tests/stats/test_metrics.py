@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from statsmodels.stats.proportion import proportion_confint
 
@@ -37,6 +38,22 @@ def test_wilson_7_of_50():
 def test_wilson_matches_statsmodels(k, n, level):
     expected = proportion_confint(k, n, alpha=1 - level, method="wilson")
     assert wilson_ci(k, n, level=level) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def wilson_formula(k: int, n: int, level: float) -> tuple[float, float]:
+    """The Wilson (1927) score interval written out: the oracle for the statsmodels call."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.9, 0.95, 0.99])
+def test_wilson_matches_the_score_formula(level):
+    for n in (1, 2, 3, 7, 10, 50, 113, 1000, 12345):
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            assert wilson_ci(k, n, level=level) == pytest.approx(wilson_formula(k, n, level), rel=1e-12, abs=1e-12)
 
 
 def test_wilson_edges_are_inside_unit_interval():

@@ -1,13 +1,15 @@
-"""medlib.stats.table1: aSAH by outcome, hand-checked against pandas/scipy and tableone's SMDs."""
+"""medlib.stats.table1: aSAH by outcome, hand-checked against pandas/scipy, and piece by piece against tableone."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from tableone import TableOne
 
 from medlib.stats import table1, table1_tests
 from medlib.stats.table1 import smd_categorical
@@ -68,14 +70,94 @@ def test_categorical_rows(table):
     assert "| Age (years), mean ± SD |" in table.to_markdown(index=False)
 
 
-def test_smd_matches_tableone(asah, facts):
-    tableone = pytest.importorskip("tableone")
+def run_tableone(df: pd.DataFrame, by: str, categorical: list[str], continuous: list[str],
+                 nonnormal: list[str]) -> TableOne:
+    """Python tableone on the same columns (missing values not counted as a level), its warnings silenced."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tableone's own pandas deprecation warnings
-        ref = tableone.TableOne(asah, columns=["age", "s100b", "gender", "wfns"], categorical=["gender", "wfns"],
-                                groupby="outcome", smd=True, pval=False)
+        warnings.simplefilter("ignore")  # tableone's own notes and pandas deprecation warnings
+        return TableOne(df, columns=[*continuous, *categorical], categorical=categorical, continuous=continuous,
+                        groupby=by, nonnormal=nonnormal, include_null=False, pval=True, htest_name=True,
+                        smd=df[by].nunique() == 2)
+
+
+def cohort(seed: int, groups: tuple[str, ...]) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 250))
+    g = rng.choice(list(groups), size=n)
+    df = pd.DataFrame({"group": g, "age": np.round(rng.normal(60, 12, n), 0),
+                       "bmi": np.round(rng.normal(26, 4, n), 1), "crp": np.round(rng.lognormal(1, 1, n), 2),
+                       "sex": rng.choice(["F", "M"], size=n),
+                       "stage": rng.choice(["I", "II", "III"], size=n, p=[0.5, 0.3, 0.2])})
+    df.loc[rng.choice(n, size=5, replace=False), "crp"] = np.nan
+    df.loc[rng.choice(n, size=3, replace=False), "stage"] = np.nan
+    return df
+
+
+COHORT = {"categorical": ["sex", "stage"], "continuous": ["age", "bmi", "crp"]}
+COHORT_DESIGNS = [(s, ("A", "B")) for s in range(6)] + [(s, ("x", "y", "z")) for s in range(6, 10)]
+
+
+@pytest.mark.parametrize("seed, groups", COHORT_DESIGNS)
+def test_medians_quartiles_and_counts_equal_tableone(seed, groups):
+    df = cohort(seed, groups)
+    ref = run_tableone(df, "group", **COHORT, nonnormal=[])
+    desc, cat = ref.cont_describe, ref.cat_describe
+    for col in COHORT["continuous"]:
+        for g in groups:
+            values = df.loc[df["group"] == g, col].dropna().to_numpy()
+            quartiles = [desc[k][g].loc[col] for k in ("median", "q25", "q75")]
+            assert np.percentile(values, [50, 25, 75]).tolist() == quartiles
+            assert values.mean() == pytest.approx(desc["mean"][g].loc[col], rel=1e-13)  # summation order only
+            assert values.std(ddof=1) == pytest.approx(desc["std"][g].loc[col], rel=1e-13)
+    table = table1(df, by="group", **COHORT, nonnormal=None)
+    for level in ("F", "M", "I", "II", "III"):
+        row = table[table["level"] == level].iloc[0]
+        var = "sex" if level in ("F", "M") else "stage"
+        assert [int(row[g].split(" ")[0]) for g in groups] == [cat["freq"][g].loc[(var, level)] for g in groups]
+
+
+def test_a_mean_on_a_rounding_boundary_prints_differently_in_tableone():
+    """Why means and SDs stay NumPy's: pandas' grouped mean sums in another order (last bit differs)."""
+    values = [20.4, 28.2, 24.2, 28.3, 20.1, 23.7]  # mean 24.15, a rounding boundary at one decimal
+    df = pd.DataFrame({"g": ["a"] * 6 + ["b"] * 2, "x": [*values, 1.0, 2.0]})
+    ref = run_tableone(df, "g", [], ["x"], [])
+    assert ref.cont_describe["mean"]["a"].loc["x"] == 24.150000000000002 != np.mean(values) == 24.149999999999995
+    assert table1(df, by="g", decimals=1, nonnormal=None).loc[1, "a"] == "24.1 ± 3.6"
+
+
+@pytest.mark.parametrize("seed, groups", COHORT_DESIGNS)
+def test_p_values_equal_tableone_where_the_tests_agree(seed, groups):
+    df = cohort(seed, groups)
+    facts = table1_tests(df, by="group", **COHORT).set_index("variable")
+    skewed = facts.index[facts["nonnormal"]].tolist()
+    ref = run_tableone(df, "group", **COHORT, nonnormal=skewed).htest_table
+    same = {"Welch t-test": "Welch’s T-test", "one-way ANOVA": "One-way ANOVA", "Kruskal-Wallis": "Kruskal-Wallis",
+            "chi-square test": "Chi-squared", "chi-square test (Yates)": "Chi-squared",
+            "Fisher's exact test": "Fisher's exact"}
+    compared = 0
+    for var, fact in facts.iterrows():
+        if fact["test"] == "Mann-Whitney U":  # tableone: Kruskal-Wallis for two non-normal groups
+            assert ref.loc[var, "Test"] == "Kruskal-Wallis"
+            continue
+        assert ref.loc[var, "Test"] == same[fact["test"]]
+        assert fact["p_value"] == pytest.approx(ref.loc[var, "P-Value"], rel=1e-12)
+        compared += 1
+    assert compared >= 3
+
+
+def test_smd_matches_tableone(asah, facts):
+    ref = run_tableone(asah, "outcome", ["gender", "wfns"], ["age", "s100b"], [])
     for var in ("age", "s100b", "gender", "wfns"):
-        assert facts.loc[var, "smd"] == pytest.approx(float(ref.smd_table.loc[var].iloc[0]), rel=1e-9)
+        assert facts.loc[var, "smd"] == pytest.approx(abs(float(ref.smd_table.loc[var].iloc[0])), rel=1e-9)
+
+
+def test_singular_smd_uses_the_generalised_inverse_like_r_tableone():
+    """Group a has one level only and b lacks it: the averaged covariance is singular. R's tableone
+    (MASS::ginv) and smd_categorical give sqrt(2); Python's tableone (numpy.linalg.inv) gives NaN."""
+    df = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 6, "stage": ["II"] * 4 + ["I"] * 3 + ["III"] * 3})
+    assert table1_tests(df, by="g", categorical=["stage"])["smd"].tolist() == pytest.approx([math.sqrt(2)])
+    assert smd_categorical([0, 4, 0], [3, 0, 3]) == pytest.approx(math.sqrt(2))
+    assert np.isnan(float(run_tableone(df, "g", ["stage"], [], []).smd_table.loc["stage"].iloc[0]))
 
 
 @pytest.mark.parametrize("a, b, expected", [
