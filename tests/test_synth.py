@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from pathlib import Path
@@ -13,6 +14,8 @@ import pydicom
 import pytest
 
 from medlib import synth
+from medlib.synth import _dicom, nec, onfh
+from medlib.synth._common import Ctx
 
 SMALL = {"nec": dict(scale=0.2), "onfh": dict(scale=0.2), "ich": dict(scale=0.1, image_size=48),
          "glioma": dict(scale=0.2)}
@@ -82,12 +85,12 @@ def test_class_ratio_near_target(cohorts: dict[str, Path], study: str) -> None:
 
 def test_counts_at_full_scale_are_the_papers() -> None:
     rng = np.random.default_rng(0)
-    nec = synth._nec_cohort(rng, 1.0)
-    internal = nec[nec["set"] == ""]
+    cohort = nec._cohort(rng, 1.0)
+    internal = cohort[cohort["set"] == ""]
     assert (len(internal), (internal["label"] == "surgery").sum()) == (263, 94)
-    external = nec[nec["set"] == "external"]
+    external = cohort[cohort["set"] == "external"]
     assert (len(external), (external["label"] == "surgery").sum()) == (40, 14)
-    hips = synth._onfh_hips(rng, synth._onfh_patients(rng, 1.0), 1.0)
+    hips = onfh._hips(rng, onfh._patients(rng, 1.0), 1.0)
     assert (hips["patient_id"].nunique(), len(hips), (hips["_y"] == 0).sum()) == (339, 432, 309)
 
 
@@ -133,6 +136,41 @@ def test_other_seed_gives_other_cohort(cohorts: dict[str, Path], tmp_path: Path)
     assert other.read_bytes() != cohorts["nec"].read_bytes()
 
 
+# The cohorts of seed 0, scale 0.05, image_size 16: (manifest.csv, every file's content). A change to the drawn
+# data fails here; if it is deliberate, say so in the change and pin the new values.
+PINNED = {
+    "nec": ("78940703f725386c49a0bef4d8c9eb7c379f63c58bde4d02d209c913fd3dcbc0",
+            "d100ea7e07e43ea061c38b69509424dc7719055c9905c63439827ff009463a01"),
+    "onfh": ("f62aac9e1e2a6e4f9bbe9f615b3334487b13d1f5c701905d937965f6b8610934",
+             "88bbb886f4304744790194dd9027b4ba536e112ad2da1865e1ea6ec6e912a73a"),
+    "ich": ("9a3512a543da2733336ae5736573113138773d52a1567b101974698f8f8d1d60",
+            "1b5dd61392effe877498ef723b3862bf967f3e4abdbd1d0a63b158829d76d4d7"),
+    "glioma": ("a3f0743cb1849b951d14b3db9d06a4fbefadc3e165f1fbf6c5fb47202260adbe",
+               "5e6ebf23f7887b662d2c1ebfcba31e0b582823b8fd24e25de584e0e888f4e3c2"),
+}
+
+
+def _content_digest(root: Path) -> str:
+    """SHA-256 over every file's path and content; NIfTI decompressed (gzip bytes vary with the zlib build),
+    DICOM without its file meta group (it names the pydicom version)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        elif path.suffix == ".dcm":
+            data = data[144 + int.from_bytes(data[140:144], "little"):]  # after (0002,0000) and its group
+        digest.update(path.relative_to(root).as_posix().encode() + b"\n" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("study", synth.STUDIES)
+def test_pinned_content(tmp_path: Path, study: str) -> None:
+    manifest = synth.generate(study, tmp_path, seed=0, scale=0.05, image_size=16)
+    assert hashlib.sha256(manifest.read_bytes()).hexdigest() == PINNED[study][0], "manifest.csv changed"
+    assert _content_digest(manifest.parent) == PINNED[study][1], "image files changed"
+
+
 # ------------------------------------------------------------------------------------------ planted identity
 def test_planted_identifier_strings() -> None:
     strings = synth.planted_identifier_strings()
@@ -176,7 +214,7 @@ def test_nec_radiographs(cohorts: dict[str, Path]) -> None:
     photometric = []
     for path in files:
         ds = pydicom.dcmread(path)
-        assert (ds.Modality, ds.BitsStored, ds.BitsAllocated, ds.SOPClassUID) == ("DX", 12, 16, synth._DX)
+        assert (ds.Modality, ds.BitsStored, ds.BitsAllocated, ds.SOPClassUID) == ("DX", 12, 16, _dicom.DX)
         assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
         assert ds.pixel_array.shape == (128, 128) and ds.pixel_array.max() <= 4095
         assert float(ds.WindowWidth) > 0 and "RescaleSlope" in ds
@@ -193,7 +231,7 @@ def test_onfh_radiographs(cohorts: dict[str, Path]) -> None:
     for path in _dicom_files(root)[::5]:
         ds = pydicom.dcmread(path)
         assert ds.Modality in ("DX", "CR")
-        assert ds.SOPClassUID == (synth._CR if ds.Modality == "CR" else synth._DX)
+        assert ds.SOPClassUID == (_dicom.CR if ds.Modality == "CR" else _dicom.DX)
         assert ds.pixel_array.shape == (128, 128)
         vendors.add(ds.Manufacturer)
     assert vendors == {"GE Healthcare", "Philips Medical Systems", "SIEMENS"}
@@ -232,7 +270,7 @@ def test_ich_series_is_shuffled_readable_and_consistent(cohorts: dict[str, Path]
     assert np.allclose(np.diff(z), float(slices[0].SliceThickness), atol=1e-3)
     assert [int(ds.InstanceNumber) for ds in slices] == list(range(len(slices), 0, -1))  # numbered from the top
     for ds in slices:
-        assert ds.SOPClassUID == synth._CT and ds.Modality == "CT"
+        assert ds.SOPClassUID == _dicom.CT and ds.Modality == "CT"
         assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
 
 
@@ -353,7 +391,7 @@ def test_failure_leaves_no_partial_cohort(tmp_path: Path, monkeypatch: pytest.Mo
         ctx.path("images/half.dcm").write_bytes(b"x")
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(synth._MAKERS, "nec", broken)
+    monkeypatch.setattr(nec, "make", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         synth.generate("nec", tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -367,7 +405,7 @@ def test_generate_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_uids_are_deterministic_and_valid() -> None:
-    ctx = synth._Ctx("nec", 0, Path("."), 1.0, None)
+    ctx = Ctx("nec", 0, Path("."), 1.0, None)
     uid = ctx.uid("NEC-0001", "image")
     assert uid == ctx.uid("NEC-0001", "image") != ctx.uid("NEC-0002", "image")
     assert len(uid) <= 64 and re.fullmatch(r"[0-9.]+", uid)
