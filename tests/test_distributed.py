@@ -23,7 +23,8 @@ from medlib.pipelines import torchrun
 from medlib.config import TrainConfig
 from medlib.data.tensors import CaseTensors
 from medlib.learn.ddp import shard_indices
-from medlib.learn.train import BEST_NAME, CHECKPOINT_NAME, fit, seed_everything
+from medlib.learn.checkpoints import BEST_NAME, CHECKPOINT_NAME
+from medlib.learn.train import fit, seed_everything
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CFG = TrainConfig(epochs=4, batch_size=8, lr=3e-3, device="cpu", patience=0, threads=1, distributed=True)
@@ -158,8 +159,9 @@ def _worker(out: Path, *, cuda: bool = False, study_params: Path | None = None) 
     resumed = fit(TinyNet(), train, val, cfg, checkpoint_dir=out / f"cut-rank{rank}", resume=True, progress=False)
     report.update(resumed_state=resumed.model.state_dict(), resumed_history=resumed.history)
 
-    # lr 0: the weights stay put, so patience 2 stops training early; every rank must stop at the same epoch
-    still = fit(TinyNet(), train, val, dataclasses.replace(cfg, epochs=10, lr=0.0, patience=2, augment=False),
+    # lr 1e-30 (the config refuses 0): the float32 weights stay put, so patience 2 stops training early; every
+    # rank must stop at the same epoch
+    still = fit(TinyNet(), train, val, dataclasses.replace(cfg, epochs=10, lr=1e-30, patience=2, augment=False),
                 progress=False)
     report["early_stop"] = (still.stopped_early, len(still.history), still.best_epoch)
 
@@ -176,7 +178,8 @@ def _worker(out: Path, *, cuda: bool = False, study_params: Path | None = None) 
     distributed.cleanup()
 
 
-STUDY = """study: nec
+STUDY = """study: {{name: nec, title: NEC, question: 'Surgery?', population: Infants with NEC., unit: infant,
+        positive: needed surgery, negative: no surgery}}
 cohort: {{manifest: {manifest}, image_columns: [xray], positive: surgery, negative: no_surgery}}
 split: {{ratios: [0.6, 0.2, 0.2], seed: 0}}
 image: {{size: [32, 32], cache_dir: {cache}}}
@@ -262,7 +265,8 @@ def test_unfinished_two_process_checkpoint_needs_two_processes(two_ranks):
 @pytest.mark.slow
 def test_entry_point_trains_a_study(two_ranks):
     from medlib.runs.folder import open_run
-    from medlib.pipelines.study import load_study, prepare, train_models
+    from medlib.pipelines.classifier import train_models
+    from medlib.pipelines.prepare import load_study, prepare
 
     out, _, stdout = two_ranks
     assert "1 model(s) trained on 2 processes (gloo)" in stdout

@@ -1,4 +1,5 @@
-"""Tests for medlib.radiomics.features: pyradiomics wrapper (IBSI phantom golden values), habitats, ROI slices, CNN features."""
+"""Tests for medlib.radiomics: pyradiomics wrapper (features), IBSI phantom golden values (ibsi), habitats,
+ROI slices and CNN features (deep)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,10 @@ import pandas as pd
 import pytest
 
 from medlib.config import RadiomicsConfig
-from medlib.radiomics.features import (
-    IBSI_KNOWN_DEVIATIONS,
-    IBSI_PHANTOM_MAP,
-    extract_features,
-    habitat_labels,
-    habitat_radiomics,
-    ibsi_phantom_settings,
-    ich_deep_features,
-    largest_slice_index,
-    radiomics_features,
-    radiomics_settings,
-    radiomics_table,
-    select_slices,
-    slice_indices,
-)
+from medlib.radiomics.deep import extract_features, ich_deep_features, largest_slice_index, select_slices, slice_indices
+from medlib.radiomics.features import habitat_radiomics, radiomics_features, radiomics_settings, radiomics_table
+from medlib.radiomics.habitats import habitat_labels
+from medlib.radiomics.ibsi import IBSI_KNOWN_DEVIATIONS, IBSI_PHANTOM_MAP, ibsi_phantom_settings
 
 FAST = dict(resample_mm=None, feature_classes=("firstorder", "shape", "glcm"))
 
@@ -153,7 +143,7 @@ def test_radiomics_table_serial_equals_parallel(tmp_path):
     parallel = radiomics_table(cases, cfg, workers=2, reader=_npz_reader)
     assert list(serial.index) == ["c0", "c1", "c2"] and serial.index.name == "case_id"
     assert "original_glcm_Contrast" in serial.columns
-    assert serial.attrs["radiomics"]["setting"]["binWidth"] == cfg.bin_width
+    assert serial.attrs == {}  # no numbers ride along in DataFrame.attrs: the settings are radiomics_settings(cfg)
     np.testing.assert_allclose(parallel.to_numpy(), serial.to_numpy())
 
 
@@ -432,3 +422,26 @@ def test_ich_deep_features_one_channel_model(resnet18):
     assert ich_deep_features(image, mask, (1.0, 0.5, 0.5), net, size=32).shape == (512,)
     with pytest.raises(ValueError, match="aggregate"):
         ich_deep_features(image, mask, (1.0, 0.5, 0.5), net, aggregate="max")
+
+
+def test_package_face_old_import_paths_and_no_torch_in_workers():
+    """``medlib.radiomics`` names resolve to their owners; ``medlib.radiomics.features`` keeps the names callers
+    import; importing it (as every ``radiomics_table`` worker does) loads neither torch nor the fusion models."""
+    import subprocess
+    import sys
+
+    import medlib.radiomics
+    from medlib.radiomics import deep, features, fusion, habitats, ibsi
+
+    owners = {m.__name__.rpartition(".")[2]: m for m in (deep, features, fusion, habitats, ibsi)}
+    for name, module in medlib.radiomics._PUBLIC.items():
+        assert getattr(medlib.radiomics, name) is getattr(owners[module], name)
+    assert sorted(medlib.radiomics.__all__) == sorted(medlib.radiomics._PUBLIC)
+    for name in ("habitat_labels", "largest_slice_index", "ich_deep_features", "radiomics_table"):
+        assert getattr(features, name) is getattr(medlib.radiomics, name)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        medlib.radiomics.nope  # noqa: B018
+    code = ("import sys, medlib.radiomics.features; "
+            "print(sorted(m for m in ('torch', 'medlib.radiomics.fusion') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from medlib.config import ModelConfig
-from medlib.learn.models import (MultiViewNet, VGG3D, _fix_densenet_keys, available_models, build_from_config,
-                           build_model, default_cam_layer, get_layer, imagenet_weights_file, vit_patch_size,
-                           vit_reshape_transform)
+from medlib.learn.models import (MultiViewNet, VGG3D, available_models, build_from_config, build_model,
+                                 default_cam_layer, get_layer, vit_patch_size, vit_reshape_transform)
+from medlib.learn.weights import _fix_densenet_keys, imagenet_weights_file
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -15,22 +15,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medlib.config import ModelConfig, ReferenceSection, StudyConfig, StudySection, ThresholdConfig
+from medlib.runs import atomic, provenance as provenance_module
 from medlib.runs import folder as rundir
-from medlib.config import ModelConfig, StudyConfig, ThresholdConfig
-from medlib.runs.folder import (
-    RunDir,
+from medlib.runs.atomic import (
     atomic_open,
     atomic_write_bytes,
     atomic_write_csv,
     atomic_write_json,
     atomic_write_text,
-    collect_provenance,
     file_hash,
-    git_commit,
-    new_run,
-    open_run,
     table_hash,
 )
+from medlib.runs.folder import RunDir, new_run, open_run
+from medlib.runs.provenance import collect_provenance, git_commit
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
@@ -89,7 +87,7 @@ def test_failure_in_fsync_or_rename_leaves_target_untouched(tmp_path, monkeypatc
     def boom(*args, **kwargs):
         raise OSError(f"injected {step} failure")
 
-    monkeypatch.setattr(rundir.os, step, boom)
+    monkeypatch.setattr(atomic.os, step, boom)
     with pytest.raises(OSError, match=f"injected {step} failure"):
         atomic_write_json({"new": 2}, target)
     monkeypatch.undo()
@@ -197,9 +195,11 @@ def test_open_run(tmp_path):
 
 def test_run_files_round_trip(tmp_path):
     run = new_run("nec", runs_dir=tmp_path)
-    cfg = StudyConfig(study="nec", models=(ModelConfig(name="resnet18", label="ResNet18"),),
-                      threshold=ThresholdConfig(method="sensitivity", target=0.9),
-                      reference={"ResNet18.accuracy": 0.919})
+    study = StudySection(name="nec", title="NEC", question="Surgery?", population="Infants with NEC.", unit="infant",
+                         positive="needed surgery", negative="no surgery",
+                         reference=ReferenceSection(source="Seed paper", results={"ResNet18.accuracy": 0.919}))
+    cfg = StudyConfig(study=study, models=(ModelConfig(name="resnet18", label="ResNet18"),),
+                      threshold=ThresholdConfig(method="sensitivity", target=0.9))
     run.write_config(cfg)
     assert run.read_config() == cfg
     assert run.read_config(raw=True)["models"][0]["label"] == "ResNet18"
@@ -256,7 +256,7 @@ def test_provenance_keys(provenance):
     assert set(provenance) == {"medlib", "python", "packages", "git_commit", "git_dirty", "platform", "machine",
                                "cpu_count", "device", "cuda_device", "seeds", "cohort_hash", "split_hash",
                                "durations_s", "created_utc"}
-    assert set(provenance["packages"]) == set(rundir.PACKAGES)
+    assert set(provenance["packages"]) == set(provenance_module.PACKAGES)
     assert provenance["packages"]["pandas"] == pd.__version__
     assert provenance["seeds"] == {"split": 0, "train": 1}
     assert provenance["durations_s"] == {"train ResNet18": 12.346, "total": 61.0}
@@ -277,7 +277,7 @@ def test_provenance_has_no_host_or_user(provenance):
 
 
 def test_missing_package_and_no_git(tmp_path):
-    assert rundir.package_version("surely-not-a-real-package-xyz") == "not installed"
+    assert provenance_module.package_version("surely-not-a-real-package-xyz") == "not installed"
     assert git_commit(tmp_path) == ("unknown", None)
 
 
@@ -297,7 +297,20 @@ def test_provenance_checks(kwargs, message):
         collect_provenance(**args)
 
 
-def test_docstring_examples():
+@pytest.mark.parametrize("module", [rundir, atomic, provenance_module], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
     import doctest
 
-    assert doctest.testmod(rundir, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+    assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_package_face_and_old_import_paths():
+    """``medlib.runs`` re-exports each owner's names, and ``medlib.runs.folder`` keeps the ones callers import."""
+    import medlib.runs
+
+    for name in medlib.runs.__all__:
+        owner = next(m for m in (rundir, atomic, provenance_module) if name in vars(m) and
+                     getattr(getattr(m, name), "__module__", m.__name__) == m.__name__)
+        assert getattr(medlib.runs, name) is getattr(owner, name)
+    for name in ("atomic_write_bytes", "atomic_write_json", "atomic_write_text", "collect_provenance"):
+        assert getattr(rundir, name) is getattr(medlib.runs, name)

@@ -3,8 +3,9 @@
 ``medlib.learn.train.fit`` uses them: ``shard_indices`` gives each rank its share of an epoch,
 ``all_gather_predictions`` puts the shards back together and ``from_main`` runs a step on rank 0 and hands its
 result to every rank. Outside a process group ``is_main`` is true and ``barrier`` does nothing, so single-process
-code can call them. The ``torchrun`` entry point that trains a whole study is ``medlib.pipelines.torchrun``; it
-wraps the loop and is never imported by it.
+code can call them. ``training_group``, ``wrap``, ``broadcast_buffers`` and ``mean_over_ranks`` are the steps
+``fit`` takes around its loop when ``train.distributed`` is set. The ``torchrun`` entry point that trains a whole
+study is ``medlib.pipelines.torchrun``; it wraps the loop and is never imported by it (nor by this module).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 T = TypeVar("T")
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -203,3 +205,73 @@ def from_main(fn: Callable[[], T]) -> T:
     if not ok:
         raise value
     return value
+
+
+# ------------------------------------------------------------------------------------------ fit's steps
+@dataclass
+class DdpRank:
+    """This process's part in a DistributedDataParallel ``fit``.
+
+    Attributes:
+        wrapped: the DistributedDataParallel wrapper (the trainer keeps the plain module).
+        rank: this process, 0 .. world_size - 1.
+        world_size: processes in the group.
+    """
+
+    wrapped: nn.Module
+    rank: int
+    world_size: int
+
+
+def training_group(enabled: bool, n_train: int) -> tuple[int, int] | None:
+    """``(rank, world_size)`` when ``enabled`` (``train.distributed``) and the process group has more than one
+    process; None otherwise (one process trains alone).
+
+    Args:
+        enabled: ``TrainConfig.distributed``.
+        n_train: training cases, shared by the processes.
+
+    Raises:
+        RuntimeError: ``enabled`` without an initialised ``torch.distributed`` process group.
+        ValueError: fewer than 2 training cases per process.
+    """
+    if not enabled:
+        return None
+    if not is_initialized():
+        raise RuntimeError("train.distributed is true but no torch.distributed process group is initialised: "
+                           "launch with `torchrun --nproc_per_node=N -m medlib.pipelines.torchrun --params "
+                           "params/<study>.yaml`, or call medlib.learn.ddp.init_from_env() in every process "
+                           "first; set train.distributed: false to train in one process")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if world == 1:
+        return None
+    if math.ceil(n_train / world) < 2:
+        raise ValueError(f"{n_train} training cases cannot be shared by {world} processes: each needs at "
+                         f"least 2 per epoch")
+    return rank, world
+
+
+def wrap(model: nn.Module, device: torch.device, group: tuple[int, int]) -> DdpRank:
+    """Wrap ``model`` (already on ``device``) in DistributedDataParallel, which sends rank 0's weights to every
+    rank; ``group`` is ``(rank, world_size)`` from :func:`training_group`."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    wrapped = DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None)
+    return DdpRank(wrapped, *group)
+
+
+def broadcast_buffers(model: nn.Module) -> None:
+    """Give every rank rank 0's buffers (BatchNorm statistics of each rank's last batch differ), in place."""
+    device = comm_device()
+    for buffer in model.buffers():
+        synced = buffer.to(device)
+        dist.broadcast(synced, src=0)
+        buffer.copy_(synced)
+
+
+def mean_over_ranks(value: float, world_size: int) -> float:
+    """The mean of ``value`` over the ``world_size`` ranks (summed in float64 on every rank)."""
+    total = torch.tensor([value], dtype=torch.float64, device=comm_device())
+    dist.all_reduce(total)
+    return float(total) / world_size

@@ -7,15 +7,16 @@ memory; on the CPU it is fp32 and deterministic for ``TrainConfig.seed``: the sa
 bit-identical weights, and a run resumed from a checkpoint ends exactly where an uninterrupted run does.
 
 With ``TrainConfig.distributed`` under ``torchrun`` (``medlib.pipelines.torchrun``), ``fit`` trains with
-DistributedDataParallel: every process takes its shard of each epoch's shuffled training set, validation is
-scored in shards and gathered, every process makes the same early-stopping decision, and only rank 0 writes
-checkpoints.
+DistributedDataParallel (process-group steps in ``medlib.learn.ddp``): every process takes its shard of each
+epoch's shuffled training set, validation is scored in shards and gathered, every process makes the same
+early-stopping decision, and only rank 0 writes checkpoints.
+
+Checkpoint files, the run's progress (``TrainState``) and the resume checks are ``medlib.learn.checkpoints``;
+its public names are also importable from here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
 import math
 import os
@@ -24,24 +25,25 @@ import sys
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from medlib.learn import ddp as distributed
 from medlib.data.tensors import CaseTensors, augment_batch, iterate_batches
+from medlib.learn import ddp as distributed
+from medlib.learn.checkpoints import (BEST_NAME, CHECKPOINT_NAME, TrainState, Trainer, cpu_state, load_checkpoint,
+                                      run_meta, save_atomic, save_checkpoint, start_state)
 from medlib.learn.losses import build_loss
 
-CHECKPOINT_NAME = "checkpoint.pt"   # everything needed to resume, rewritten every epoch
-BEST_NAME = "best_model.pt"         # the best model's state dict alone
-CHECKPOINT_FORMAT = 1
-# config fields that may differ between a run and its resume (the process count is checked by TrainState)
-_IGNORED_ON_RESUME = ("device", "threads", "distributed")
+__all__ = ["EvalResult", "FitResult", "amp_dtype_for", "evaluate", "fit", "predict", "resolve_device",
+           "seed_everything", "train_one_epoch",
+           # checkpoints (medlib.learn.checkpoints), importable from here as before
+           "BEST_NAME", "CHECKPOINT_NAME", "TrainState", "Trainer", "load_checkpoint", "save_checkpoint"]
 
 
 def seed_everything(seed: int) -> None:
@@ -115,26 +117,6 @@ class EvalResult:
     auc: float
     scores: np.ndarray
 
-
-@dataclass
-class TrainState:
-    """Everything about a run's progress that a checkpoint must restore (besides modules and RNGs)."""
-
-    epoch: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0
-    best_auc: float = -math.inf   # NaN AUCs count as -inf
-    best_loss: float = math.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    bad_epochs: int = 0
-    finished: bool = False
-    stopped_early: bool = False
-    world_size: int = 1           # processes that trained it (DistributedDataParallel); 1 = one process
-
-    def improved(self, auc: float, loss: float) -> bool:
-        """Higher validation AUC is better; at equal AUC (e.g. both 1.0 or both undefined) lower loss is."""
-        key = -math.inf if math.isnan(auc) else auc
-        return key > self.best_auc or (key == self.best_auc and loss < self.best_loss)
 
 
 def _roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
@@ -230,103 +212,9 @@ def _scored(logits: torch.Tensor, data: CaseTensors, loss_fn: nn.Module) -> Eval
     return EvalResult(loss=loss, auc=_roc_auc(data.y.cpu().numpy(), scores), scores=scores)
 
 
-# ------------------------------------------------------------------------------------------ checkpoints
-@dataclass
-class Trainer:
-    """The stateful pieces of one ``fit``: what a checkpoint saves besides ``TrainState``."""
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None
-    scaler: torch.amp.GradScaler
-    generator: torch.Generator
-    device: torch.device
-
-
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def save_checkpoint(path: str | Path, trainer: Trainer, state: TrainState, *, meta: dict[str, Any]) -> None:
-    """Write everything needed to resume to ``path`` atomically (temporary file, then ``os.replace``).
-
-    Holds the model, optimizer, scheduler and scaler states, the torch, CUDA and shuffling/augmentation RNG
-    states, the history, the best weights and epoch, the early-stopping counter and ``meta`` (the training
-    config and a hash of the training cases). Only tensors and plain types, so ``weights_only`` loading works.
-    """
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT, "meta": meta, "model": _cpu_state(trainer.model),
-        "optimizer": trainer.optimizer.state_dict(),
-        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
-        "scaler": trainer.scaler.state_dict() if trainer.scaler.is_enabled() else {},
-        "rng": {"torch": torch.get_rng_state(), "generator": trainer.generator.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if trainer.device.type == "cuda" else []},
-        "state": {f.name: getattr(state, f.name) for f in dataclasses.fields(TrainState)},
-    }
-    _atomic_save(checkpoint, Path(path))
-
-
-def load_checkpoint(path: str | Path, trainer: Trainer, *, meta: dict[str, Any], world_size: int = 1) -> TrainState:
-    """Restore ``trainer`` (in place) and return the ``TrainState`` saved by ``save_checkpoint``.
-
-    Args:
-        path: the checkpoint.
-        trainer: restored in place.
-        meta: the run's training config and training-set hash; must match the checkpoint's.
-        world_size: processes the resumed run uses; an unfinished run must resume with as many as it had.
-
-    Raises:
-        FileNotFoundError: no checkpoint at ``path``.
-        ValueError: the checkpoint was written for another training config, training set or process count.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint to resume from: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return _restore(ckpt, trainer, path, meta=meta, world_size=world_size)
-
-
-def _restore(ckpt: dict[str, Any], trainer: Trainer, path: Path, *, meta: dict[str, Any],
-             world_size: int) -> TrainState:
-    """Apply a loaded checkpoint to ``trainer`` after checking that it belongs to this run."""
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {ckpt.get('format')!r}; expected {CHECKPOINT_FORMAT}")
-    diff = {k: (ckpt["meta"].get(k), v) for k, v in meta.items() if ckpt["meta"].get(k) != v}
-    if diff:
-        shown = "; ".join(f"{k}: checkpoint {old!r} vs now {new!r}" for k, (old, new) in diff.items())
-        raise ValueError(f"{path} was written by a different run ({shown}); resume with the same training "
-                         f"config and data, or start afresh with resume=False")
-    state = TrainState(**ckpt["state"])
-    if not state.finished and state.world_size != world_size:
-        raise ValueError(f"{path} was written by a run of {state.world_size} process(es) and is unfinished; "
-                         f"resume it with {state.world_size} (torchrun --nproc_per_node={state.world_size}), "
-                         f"not {world_size}, or start afresh with resume=False")
-    trainer.model.load_state_dict(ckpt["model"])
-    trainer.optimizer.load_state_dict(ckpt["optimizer"])
-    if trainer.scheduler is not None:
-        trainer.scheduler.load_state_dict(ckpt["scheduler"])
-    if ckpt["scaler"]:
-        trainer.scaler.load_state_dict(ckpt["scaler"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    trainer.generator.set_state(ckpt["rng"]["generator"])
-    if trainer.device.type == "cuda" and ckpt["rng"]["cuda"]:
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return state
 
 
 # ------------------------------------------------------------------------------------------ fit
-def _run_meta(cfg, train: CaseTensors) -> dict[str, Any]:
-    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _IGNORED_ON_RESUME}
-    cases = hashlib.sha256("\n".join(train.case_id).encode()).hexdigest()[:16]
-    return {"config": config, "train_cases": cases}
-
-
 def _place(data: CaseTensors, device: torch.device, log: Callable[[str], None]) -> CaseTensors:
     """The set on ``device`` when it takes under 40% of the free GPU memory; else pinned CPU memory."""
     if device.type != "cuda":
@@ -372,7 +260,7 @@ def _check_inputs(train: CaseTensors, val: CaseTensors, cfg) -> None:
 
 
 def _epoch(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTensors, loss_fn: nn.Module,
-           cfg, ddp: _Ddp | None = None) -> dict[str, float]:
+           cfg, ddp: distributed.DdpRank | None = None) -> dict[str, float]:
     """Train and validate one epoch, update the best weights and early-stopping counter; return the row."""
     start = time.perf_counter()
     amp = amp_dtype_for(trainer.device, cfg.amp)
@@ -391,7 +279,7 @@ def _epoch(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTen
         trainer.scheduler.step()
     state.epoch += 1
     if state.improved(result.auc, result.loss):
-        state.best_epoch, state.best_state, state.bad_epochs = state.epoch, _cpu_state(trainer.model), 0
+        state.best_epoch, state.best_state, state.bad_epochs = state.epoch, cpu_state(trainer.model), 0
         state.best_auc = -math.inf if math.isnan(result.auc) else result.auc
         state.best_loss = result.loss
     else:
@@ -403,7 +291,8 @@ def _epoch(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTen
 
 
 def _loop(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTensors, cfg, *,
-          checkpoint_dir: Path | None, meta: dict, progress: bool, callback, ddp: _Ddp | None = None) -> None:
+          checkpoint_dir: Path | None, meta: dict, progress: bool, callback,
+          ddp: distributed.DdpRank | None = None) -> None:
     from tqdm.auto import tqdm
 
     loss_fn = build_loss(cfg, train.class_counts()).to(trainer.device)
@@ -416,7 +305,7 @@ def _loop(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTens
             if checkpoint_dir is not None:
                 save_checkpoint(checkpoint_dir / CHECKPOINT_NAME, trainer, state, meta=meta)
                 if state.best_epoch == state.epoch:
-                    _atomic_save(state.best_state, checkpoint_dir / BEST_NAME)
+                    save_atomic(state.best_state, checkpoint_dir / BEST_NAME)
             bar.update(1)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{row['val_auc']:.3f}")
             if callback is not None:
@@ -469,7 +358,7 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
     """
     log = log or logging.getLogger("medlib.learn.train").info
     _check_inputs(train, val, cfg)
-    group = _process_group(cfg, len(train))
+    group = distributed.training_group(cfg.distributed, len(train))
     device = _training_device(cfg, group)
     if group is not None and group[0] != 0:
         log, progress = (lambda message: None), False
@@ -493,7 +382,7 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
 
 def _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, callback, group=None):
     trainer = _make_trainer(model, cfg, device, train.spatial_dims)
-    meta = _run_meta(cfg, train)
+    meta = run_meta(cfg, train)
     writes = group is None or group[0] == 0
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
@@ -501,10 +390,10 @@ def _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, 
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
     elif resume:
         raise ValueError("resume=True needs a checkpoint_dir")
-    state = _start_state(trainer, checkpoint_dir if resume else None, meta, group, log)
+    state = start_state(trainer, checkpoint_dir if resume else None, meta, group, log)
     if not state.finished:
         train, val = _place(train, device, log), _place(val, device, log)
-        ddp = _wrap(trainer, group) if group is not None else None
+        ddp = distributed.wrap(trainer.model, trainer.device, group) if group is not None else None
         _loop(trainer, state, train, val, cfg, checkpoint_dir=checkpoint_dir if writes else None, meta=meta,
               progress=_auto_progress(progress), callback=callback, ddp=ddp)
     if state.stopped_early:
@@ -513,60 +402,7 @@ def _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, 
     return state, trainer
 
 
-def _start_state(trainer: Trainer, resume_dir: Path | None, meta: dict, group: tuple[int, int] | None,
-                 log: Callable[[str], None]) -> TrainState:
-    """A fresh ``TrainState``, or the one in ``resume_dir``'s checkpoint (read by rank 0 and sent to all)."""
-    world = group[1] if group is not None else 1
-    if resume_dir is None:
-        return TrainState(world_size=world)
-    path = resume_dir / CHECKPOINT_NAME
-
-    def read() -> dict[str, Any] | None:
-        return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
-
-    ckpt = read() if group is None else distributed.from_main(read)
-    if ckpt is None:
-        return TrainState(world_size=world)
-    state = _restore(ckpt, trainer, path, meta=meta, world_size=world)
-    log(f"resumed from {path} after epoch {state.epoch}")
-    return state
-
-
 # ------------------------------------------------------------------------------------------ distributed
-@dataclass
-class _Ddp:
-    """This process's part in a DistributedDataParallel ``fit``."""
-
-    wrapped: nn.Module   # the DDP wrapper (``Trainer.model`` stays the plain module)
-    rank: int
-    world_size: int
-
-
-def _process_group(cfg, n_train: int) -> tuple[int, int] | None:
-    """``(rank, world_size)`` when ``cfg.distributed`` and the process group has more than one process.
-
-    Raises:
-        RuntimeError: ``cfg.distributed`` without an initialised ``torch.distributed`` process group.
-        ValueError: fewer than 2 training cases per process.
-    """
-    if not cfg.distributed:
-        return None
-    if not distributed.is_initialized():
-        raise RuntimeError("train.distributed is true but no torch.distributed process group is initialised: "
-                           "launch with `torchrun --nproc_per_node=N -m medlib.pipelines.torchrun --params "
-                           "params/<study>.yaml`, or call medlib.learn.ddp.init_from_env() in every process "
-                           "first; set train.distributed: false to train in one process")
-    import torch.distributed as dist
-
-    rank, world = dist.get_rank(), dist.get_world_size()
-    if world == 1:
-        return None
-    if math.ceil(n_train / world) < 2:
-        raise ValueError(f"{n_train} training cases cannot be shared by {world} processes: each needs at "
-                         f"least 2 per epoch")
-    return rank, world
-
-
 def _training_device(cfg, group: tuple[int, int] | None) -> torch.device:
     """``cfg.device``; under DDP, CUDA means this process's GPU (``LOCAL_RANK``) and NCCL needs CUDA."""
     device = resolve_device(cfg.device)
@@ -585,25 +421,14 @@ def _training_device(cfg, group: tuple[int, int] | None) -> torch.device:
     return device
 
 
-def _wrap(trainer: Trainer, group: tuple[int, int]) -> _Ddp:
-    """Wrap ``trainer.model`` in DistributedDataParallel (which sends rank 0's weights to every rank)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [trainer.device.index] if trainer.device.type == "cuda" else None
-    wrapped = DistributedDataParallel(trainer.model, device_ids=ids, output_device=ids[0] if ids else None)
-    return _Ddp(wrapped, *group)
-
-
-def _ddp_train_epoch(trainer: Trainer, ddp: _Ddp, train: CaseTensors, loss_fn: nn.Module, cfg,
-                     amp: torch.dtype | None) -> float:
+def _ddp_train_epoch(trainer: Trainer, ddp: distributed.DdpRank, train: CaseTensors, loss_fn: nn.Module,
+                     cfg, amp: torch.dtype | None) -> float:
     """This rank's share of one epoch; returns the mean training loss over all ranks.
 
     The shared generator (same seed and state on every rank) draws the epoch's permutation, which
     ``shard_indices`` splits, and a seed; this rank's augmentation and dropout draw from seed + rank, so the
     shared generator stays the same on every rank (and in the checkpoint rank 0 writes).
     """
-    import torch.distributed as dist
-
     shard = train.subset(distributed.shard_indices(len(train), ddp.rank, ddp.world_size,
                                                    generator=trainer.generator))
     seed = int(torch.randint(2**62, (1,), generator=trainer.generator)) + ddp.rank
@@ -612,18 +437,12 @@ def _ddp_train_epoch(trainer: Trainer, ddp: _Ddp, train: CaseTensors, loss_fn: n
                            batch_size=cfg.batch_size, generator=torch.Generator().manual_seed(seed),
                            augment=cfg.augment, device=trainer.device, amp_dtype=amp, scaler=trainer.scaler,
                            grad_clip=cfg.grad_clip)
-    device = distributed.comm_device()
-    for buffer in trainer.model.buffers():  # BatchNorm statistics of the last batch differ: take rank 0's
-        synced = buffer.to(device)
-        dist.broadcast(synced, src=0)
-        buffer.copy_(synced)
-    total = torch.tensor([loss], dtype=torch.float64, device=device)
-    dist.all_reduce(total)
-    return float(total) / ddp.world_size
+    distributed.broadcast_buffers(trainer.model)  # BatchNorm statistics of the last batch differ: take rank 0's
+    return distributed.mean_over_ranks(loss, ddp.world_size)
 
 
-def _ddp_evaluate(trainer: Trainer, ddp: _Ddp, val: CaseTensors, loss_fn: nn.Module, *, batch_size: int,
-                  amp_dtype: torch.dtype | None) -> EvalResult:
+def _ddp_evaluate(trainer: Trainer, ddp: distributed.DdpRank, val: CaseTensors, loss_fn: nn.Module, *,
+                  batch_size: int, amp_dtype: torch.dtype | None) -> EvalResult:
     """``evaluate`` with each rank scoring its shard of ``val``; every rank gets rank 0's loss and AUC."""
     idx = distributed.shard_indices(len(val), ddp.rank, ddp.world_size, generator=None)
     logits = _logits(trainer.model, val.subset(idx), batch_size=batch_size, device=trainer.device,

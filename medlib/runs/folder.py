@@ -1,4 +1,4 @@
-"""Run folders, atomic writes and provenance.
+"""Run folders: ``RunDir`` with a writer and a reader for each file of a run, new run ids, safe folder names.
 
 One study run lives in ``runs/<study>/<run-id>/`` (DESIGN.md, "Where a run lives")::
 
@@ -10,36 +10,36 @@ One study run lives in ``runs/<study>/<run-id>/`` (DESIGN.md, "Where a run lives
     checkpoints/<model>/
     cams/
 
-Every file is written to a temporary name in the same folder, flushed and fsynced, then renamed over the
-target with ``os.replace`` (atomic on POSIX and Windows), so a crash leaves either the old file or the new
-one, never half of one.
-
-Provenance holds no host name, user name or home path: reports are public.
+Files are written atomically (``medlib.runs.atomic``); ``provenance.json`` holds what
+``medlib.runs.provenance.collect_provenance`` returns. The names of both modules that callers import from here
+(``atomic_write_json``, ``collect_provenance``, ...) are re-exported.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
-import hashlib
 import json
-import math
-import os
-import platform
 import re
 import secrets
-import subprocess
-import tempfile
-from importlib import metadata
 from pathlib import Path
-from typing import IO, Any, Iterator, Mapping
+from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from medlib.schema import ID_COLUMNS, PREDICTION_COLUMNS, check_predictions
+from medlib.runs.atomic import (atomic_open, atomic_write_bytes, atomic_write_csv, atomic_write_json,
+                                atomic_write_text, file_hash, table_hash, to_jsonable)
+from medlib.runs.provenance import (NOT_INSTALLED, PACKAGES, UNKNOWN, collect_provenance, cuda_device_name,
+                                    git_commit, package_version)
+from medlib.schema import ID_COLUMNS, check_predictions
+
+__all__ = ["CAMS_DIR", "CHECKPOINTS_DIR", "CONFIG_NAME", "METRICS_NAME", "PREDICTIONS_NAME", "PROVENANCE_NAME",
+           "SPLIT_COLUMNS", "SPLIT_NAME", "RunDir", "make_run_id", "new_run", "open_run", "safe_folder_name",
+           # re-exported from medlib.runs.atomic and medlib.runs.provenance
+           "atomic_open", "atomic_write_bytes", "atomic_write_csv", "atomic_write_json", "atomic_write_text",
+           "file_hash", "table_hash", "to_jsonable", "NOT_INSTALLED", "PACKAGES", "UNKNOWN", "collect_provenance",
+           "cuda_device_name", "git_commit", "package_version"]
 
 CONFIG_NAME = "config.yaml"
 SPLIT_NAME = "split.csv"
@@ -51,170 +51,7 @@ CAMS_DIR = "cams"
 
 SPLIT_COLUMNS = ("case_id", "set")
 
-#: Distributions whose versions go into provenance.json (import names differ: grad-cam is pytorch_grad_cam).
-PACKAGES = ("torch", "torchvision", "monai", "grad-cam", "pydicom", "scikit-learn", "scipy", "statsmodels",
-            "numpy", "pandas")
-NOT_INSTALLED = "not installed"
-UNKNOWN = "unknown"
-
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-# ------------------------------------------------------------------------------------------ atomic writes
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w", *, encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on a clean exit it is fsynced and renamed over ``path``.
-
-    If the block raises, the temporary file is removed and ``path`` is left as it was (absent or unchanged).
-    The parent folder is created if needed.
-
-    Args:
-        path: the target file.
-        mode: ``"w"`` (text) or ``"wb"`` (bytes).
-        encoding: text encoding (ignored for ``"wb"``).
-
-    Raises:
-        ValueError: a mode other than ``"w"`` or ``"wb"``.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
-        >>> with atomic_open(target) as f:
-        ...     _ = f.write("hello")
-        >>> target.read_text()
-        'hello'
-    """
-    if mode not in ("w", "wb"):
-        raise ValueError(f"mode must be 'w' or 'wb'; got {mode!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        kwargs = {"encoding": encoding, "newline": ""} if mode == "w" else {}
-        with os.fdopen(fd, mode, **kwargs) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX); platforms that cannot open a folder skip it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename). Returns ``path``."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data must be bytes; got {type(data).__name__}")
-    with atomic_open(path, "wb") as handle:
-        handle.write(data)
-    return Path(path)
-
-
-def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically. Returns ``path``."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str; got {type(text).__name__}")
-    with atomic_open(path, "w", encoding=encoding) as handle:
-        handle.write(text)
-    return Path(path)
-
-
-def atomic_write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a DataFrame as CSV (no index, ``\\n`` line ends) atomically. Returns ``path``."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
-    with atomic_open(path, "w") as handle:
-        df.to_csv(handle, index=False, lineterminator="\n")
-    return Path(path)
-
-
-def atomic_write_json(obj: Any, path: str | Path) -> Path:
-    """Write ``obj`` as indented, strict JSON atomically (NaN and inf become ``null``). Returns ``path``.
-
-    numpy scalars and arrays, tuples, paths, dataclasses (e.g. ``Estimate``) and DataFrames (as records)
-    are converted to plain JSON values first.
-    """
-    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False)
-    return atomic_write_text(path, text + "\n")
-
-
-def to_jsonable(obj: Any) -> Any:
-    """A plain JSON-safe copy of ``obj`` (the input is not modified)."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return to_jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, pd.DataFrame):
-        return to_jsonable(obj.to_dict("records"))
-    if isinstance(obj, (list, tuple, set, frozenset, pd.Series, np.ndarray)):
-        return [to_jsonable(v) for v in (obj.tolist() if isinstance(obj, (np.ndarray, pd.Series)) else obj)]
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, (str, int, bool)) or obj is None:
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (_dt.datetime, _dt.date)):
-        return obj.isoformat()
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON: {obj!r}")
-
-
-# ------------------------------------------------------------------------------------------------ hashes
-
-
-def file_hash(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
-    """sha256 (hex) of a file's bytes, read in chunks.
-
-    Raises:
-        FileNotFoundError: no such file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"cannot hash {path}: no such file")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def table_hash(df: pd.DataFrame) -> str:
-    """sha256 (hex) of a table's canonical CSV bytes: UTF-8, no index, ``\\n`` line ends, rows and columns in
-    their current order. Equal tables (same columns, rows, values and order) hash equal.
-
-    Example:
-        >>> a = pd.DataFrame({"case_id": ["c1", "c2"], "set": ["train", "test"]})
-        >>> table_hash(a) == table_hash(a.copy()), table_hash(a) == table_hash(a.iloc[::-1])
-        (True, False)
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
-    text = df.to_csv(index=False, lineterminator="\n")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# -------------------------------------------------------------------------------------------- run folders
 
 
 def _check_name(value: str, what: str) -> str:
@@ -408,93 +245,3 @@ def open_run(path: str | Path) -> RunDir:
     if not path.is_dir():
         raise FileNotFoundError(f"run folder not found: {path} (expected runs/<study>/<run-id>/)")
     return RunDir(path)
-
-
-# -------------------------------------------------------------------------------------------- provenance
-
-
-def package_version(name: str) -> str:
-    """Installed version of a distribution, or ``"not installed"``."""
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return NOT_INSTALLED
-
-
-def git_commit(root: str | Path = _PROJECT_ROOT) -> tuple[str, bool | None]:
-    """The checked-out commit of the project and whether tracked files differ from it.
-
-    Returns:
-        ``(sha, dirty)``; ``("unknown", None)`` when ``root`` is not a git work tree or git is missing.
-    """
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return UNKNOWN, None
-    return (sha or UNKNOWN), bool(status.strip())
-
-
-def cuda_device_name() -> str:
-    """Name of CUDA device 0, or ``"none"`` (no torch, or no CUDA)."""
-    try:
-        import torch
-    except ImportError:
-        return "none"
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-
-
-def _check_numbers(values: Mapping[str, Any], what: str, kind: type) -> dict[str, Any]:
-    if not isinstance(values, Mapping):
-        raise TypeError(f"{what} must be a mapping of name -> {kind.__name__}; got {type(values).__name__}")
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ValueError(f"{what}[{key!r}] must be a number; got {value!r}")
-        out[str(key)] = kind(value)
-    return out
-
-
-def collect_provenance(*, seeds: Mapping[str, int], cohort_hash: str, split_hash: str, device: str,
-                       durations: Mapping[str, float], packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
-    """What a run needs to be reproduced and audited, as a plain dict for ``provenance.json``.
-
-    Holds the medlib version, Python and library versions (``"not installed"`` when absent), the project's git
-    commit (``"unknown"`` outside a git work tree) and whether the work tree had uncommitted changes, the
-    platform string (OS, kernel and architecture), CPU count, the training device and CUDA device name,
-    seeds, the cohort manifest and split hashes, durations in seconds and a UTC timestamp. It never holds a
-    host name, user name or path.
-
-    Args:
-        seeds: e.g. ``{"split": 0, "train": 0}``.
-        cohort_hash: sha256 of the cohort manifest (``Cohort.hash``).
-        split_hash: the split's hash (``Prepared.split_hash``).
-        device: the device training ran on, in words.
-        durations: step name -> seconds.
-        packages: distributions whose versions are recorded.
-
-    Raises:
-        ValueError: a seed or duration that is not a number.
-    """
-    import medlib
-
-    commit, dirty = git_commit()
-    return {
-        "medlib": medlib.__version__,
-        "python": platform.python_version(),
-        "packages": {name: package_version(name) for name in packages},
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "device": str(device),
-        "cuda_device": cuda_device_name(),
-        "seeds": _check_numbers(seeds, "seeds", int),
-        "cohort_hash": str(cohort_hash),
-        "split_hash": str(split_hash),
-        "durations_s": {k: round(v, 3) for k, v in _check_numbers(durations, "durations", float).items()},
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
