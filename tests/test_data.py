@@ -85,12 +85,12 @@ def test_load_case_tensors_stacks_columns_as_channels(fake_preprocess, workers):
 
 
 def test_load_case_tensors_3d_and_empty(fake_preprocess):
-    cfg = ImageConfig(size=(4, 8, 8))
+    cfg = ImageConfig(size=(8, 12, 10))  # image.size allows at least 8 per axis
     data = load_case_tensors(_table(2), ["ap", "frog", "ap"], cfg)
-    assert data.x.shape == (2, 3, 4, 8, 8) and data.spatial_dims == 3
+    assert data.x.shape == (2, 3, 8, 12, 10) and data.spatial_dims == 3
     assert all(c["mask_path"] is None for c in fake_preprocess)
     empty = load_case_tensors(_table(0), ["ap"], cfg)
-    assert empty.x.shape == (0, 1, 4, 8, 8) and len(empty) == 0
+    assert empty.x.shape == (0, 1, 8, 12, 10) and len(empty) == 0
 
 
 def test_load_case_tensors_accepts_leading_singleton(monkeypatch):

@@ -320,3 +320,108 @@ def test_cache_key_with_numpy_settings_and_a_folder(tmp_path: Path) -> None:
 def test_preprocess_many_needs_paths(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"paths is empty; expected at least one image"):
         preprocess_many([], SETTINGS, cache_dir=tmp_path)
+
+
+# --------------------------------------------- MONAI where it gives the same numbers as the code it replaced
+def _old_bounding_box(mask: np.ndarray, margin: float) -> tuple[slice, ...]:
+    """The bounding box code before MONAI's generate_spatial_bounding_box, frozen."""
+    coords = np.argwhere(mask)
+    lo, hi = coords.min(axis=0), coords.max(axis=0) + 1
+    pad = np.ceil((hi - lo) * margin).astype(int)
+    lo, hi = np.maximum(lo - pad, 0), np.minimum(hi + pad, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+
+def _old_minmax(array: np.ndarray) -> np.ndarray:
+    """Min-max scaling before MONAI's rescale_array, frozen."""
+    lo, hi = float(array.min()), float(array.max())
+    return ((array - lo) / (hi - lo) if hi > lo else np.zeros_like(array)).astype(np.float32)
+
+
+def _old_preprocess(image: Image, *, size, mask=None, crop_to_mask=False, margin=0.1, window=None,
+                    normalize="zscore", spacing=None) -> np.ndarray:
+    """``preprocess`` before the redesign, from the frozen pieces above and the unchanged resize/crop/z-score."""
+    array = image.array
+    if window is not None:
+        center, width = float(window[0]), float(window[1])
+        array = np.clip(array, center - width / 2, center + width / 2)
+    if crop_to_mask:
+        array = array[_old_bounding_box(np.asarray(mask) > 0.5, margin)]
+    if spacing is None:
+        out = resize(array, size)
+    else:
+        out = pp.center_crop_or_pad(pp.resample_to_spacing(array, image.spacing, spacing), size, float(array.min()))
+    return _old_minmax(out) if normalize == "minmax" else normalize_intensity(out, normalize)
+
+
+@pytest.fixture(scope="module")
+def reference_images(reference_dir: Path) -> dict[str, Image]:
+    """Real radiographs (PNG, DICOM), an MR series, MedMNIST images and volumes, and random arrays."""
+    ref = Path(reference_dir)
+    images = {p.stem: read_image(p) for p in sorted((ref / "images").glob("*.png"))}
+    images["dx"] = read_image(ref / "dicom" / "dx_chest" / "nih_cxr14_no_finding.dcm")
+    images["mr_series"] = read_image(ref / "dicom" / "mr_t1_series")
+    with np.load(ref / "medmnist" / "pneumoniamnist.npz") as data:
+        images["pneumonia"] = _image(data["test_images"][0], "pneumonia")
+    with np.load(ref / "medmnist" / "adrenalmnist3d_64.npz") as data:
+        images["adrenal"] = _image(data["test_images"][0], "adrenal")
+    rng = np.random.default_rng(7)
+    for shape in ((97, 131), (21, 40, 33)):
+        images[f"random{len(shape)}d"] = _image(rng.normal(100, 300, shape), "random")
+    return images
+
+
+def test_monai_box_and_minmax_equal_the_code_they_replaced(reference_images: dict[str, Image]) -> None:
+    """Bit for bit, so cached tensors and trained models do not change."""
+    for name, image in reference_images.items():
+        array = image.array
+        for q in (50, 90, 99.9):
+            mask = array >= np.percentile(array, q)
+            for margin in (0.0, 0.1, 0.5, 3.0):
+                assert pp._bounding_box(mask, margin, name) == _old_bounding_box(mask, margin), (name, q, margin)
+        for values in (array, array.astype(np.float64), np.round(array).astype(np.int32)):
+            new, old = normalize_intensity(values, "minmax"), _old_minmax(values)
+            assert new.dtype == np.float32 and new.tobytes() == old.tobytes(), name
+    for constant in (np.full((4, 4), -7.0, np.float32), np.array([[np.nan, 1.0]], np.float32)):
+        assert normalize_intensity(constant, "minmax").tobytes() == np.zeros(constant.shape, np.float32).tobytes()
+
+
+@pytest.mark.parametrize("settings", [
+    {"normalize": "minmax", "window_q": (50, 40)},
+    {"normalize": "zscore", "crop_q": 90, "margin": 0.1},
+    {"normalize": "minmax", "crop_q": 99, "margin": 0.5, "window_q": (50, 60)},
+    {"normalize": "zscore", "spacing_factor": 2.0},
+])
+def test_preprocess_output_is_unchanged(reference_images: dict[str, Image], one_torch_thread, settings) -> None:
+    for name, image in reference_images.items():
+        array = image.array
+        size = (32, 48) if array.ndim == 2 else (16, 24, 24)
+        kwargs: dict = {"size": size, "normalize": settings["normalize"]}
+        if "window_q" in settings:
+            center, width_q = np.percentile(array, settings["window_q"])
+            kwargs["window"] = (float(center), float(width_q) + 1.0)
+        if "crop_q" in settings:
+            kwargs.update(mask=array >= np.percentile(array, settings["crop_q"]), crop_to_mask=True,
+                          margin=settings["margin"])
+        if "spacing_factor" in settings:
+            kwargs["spacing"] = tuple(settings["spacing_factor"] * s for s in image.spacing)
+        new, old = preprocess(image, **kwargs), _old_preprocess(image, **kwargs)
+        assert new.dtype == old.dtype == np.float32 and new.tobytes() == old.tobytes(), name
+
+
+def test_monai_alternatives_kept_out_differ_as_documented(reference_images: dict[str, Image]) -> None:
+    """Why resize, centre crop and z-score stay ours (see their docstrings): MONAI's versions differ."""
+    from monai.transforms import NormalizeIntensity, Resize, ResizeWithPadOrCrop
+
+    dx = reference_images["dx"].array  # 1024 x 1024
+    ours = pp.center_crop_or_pad(dx, (1021, 1021), 0.0)
+    theirs = np.asarray(ResizeWithPadOrCrop((1021, 1021))(dx[None])[0])
+    np.testing.assert_array_equal(ours, dx[1:1022, 1:1022])  # (1024 - 1021) // 2 = 1
+    np.testing.assert_array_equal(theirs, dx[2:1023, 2:1023])  # 1024 // 2 - 1021 // 2 = 2
+    np.testing.assert_array_equal(pp.center_crop_or_pad(dx, (1030, 1030), 0.0),
+                                  np.asarray(ResizeWithPadOrCrop((1030, 1030))(dx[None])[0]))  # padding agrees
+    z_diff = max(float(np.abs(normalize_intensity(im.array, "zscore") - np.asarray(NormalizeIntensity()(im.array)))
+                       .max()) for im in reference_images.values())
+    assert 0 < z_diff <= 1e-6  # one float32 step: torch sums in another order
+    small = np.asarray(Resize((64, 64), mode="bilinear", anti_aliasing=True)(dx[None])[0])
+    assert np.abs(resize(dx, (64, 64)) - small).max() > 0.01 * np.ptp(dx)  # Gaussian vs torch antialiasing

@@ -1,9 +1,10 @@
-"""The cohort and model browser: pure functions on tiny arrays and tables, the widgets driven without a kernel
-on small synthetic cohorts (NEC radiographs, glioma MR volumes, a hand-made CT with masks) and a fake finished
-run, and the explore notebook under papermill."""
+"""The cohort and model browser (medlib.viewer): pure functions on tiny arrays and tables, the widgets driven
+without a kernel on small synthetic cohorts (NEC radiographs, glioma MR volumes, a hand-made CT with masks) and a
+fake finished run, and the explore notebook under papermill."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import warnings
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medlib.viewer import browser as viewer
+from medlib import viewer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,12 +29,20 @@ def _load(study: str, manifest: Path):
     return cfg, load_cohort(manifest, cfg.cohort)
 
 
+def _metrics(thresholds: dict[str, float], description: str = "") -> dict:
+    """metrics.json as a run writes it: Youden thresholds chosen on validation."""
+    from medlib.schema import FrozenThreshold, RunMetrics
+
+    return RunMetrics(thresholds={m: FrozenThreshold(value=v, method="youden", description=description)
+                                  for m, v in thresholds.items()}).to_json()
+
+
 def _fake_run(root: Path, cfg, cohort, cams: dict[str, tuple[int, ...]], metrics: dict | None):
     """A finished run as a study writes it: config, split, predictions, metrics.json, cams/<model>/<case>.npy."""
     from medlib.data.cohort import split_cohort
     from medlib.runs.folder import new_run
 
-    run = new_run(cfg.study, runs_dir=root / "runs", run_id="fake")
+    run = new_run(cfg.study.name, runs_dir=root / "runs", run_id="fake")
     run.write_config(cfg)
     split = split_cohort(cohort, ratios=cfg.split.ratios, seed=0)
     run.write_split(split)
@@ -46,8 +55,7 @@ def _fake_run(root: Path, cfg, cohort, cams: dict[str, tuple[int, ...]], metrics
     if metrics is not None:
         run.write_metrics(metrics)
     for model, shape in cams.items():
-        folder = run.cams_dir / viewer.safe_name(model)
-        folder.mkdir(parents=True)
+        folder = run.model_cams_dir(model)
         grid = np.indices(shape).sum(axis=0).astype(np.float32)
         for case_id in split["case_id"]:
             np.save(folder / f"{case_id}.npy", grid / grid.max())
@@ -61,7 +69,9 @@ def nec(tmp_path_factory):
     root = tmp_path_factory.mktemp("nec")
     manifest = synth.generate("nec", root / "data", scale=0.1, image_size=64)
     cfg, cohort = _load("nec", manifest)
-    run = _fake_run(root, cfg, cohort, {"ResNet18": (16, 16)}, {"thresholds": {"ResNet18": {"value": 0.5}}})
+    metrics = _metrics({"ResNet18": 0.5}, "Youden index on the validation set")
+    metrics["thresholds"]["SimpleViT"] = {"value": 0.4, "method": "youden", "target": None, "chosen_on": "val"}
+    run = _fake_run(root, cfg, cohort, {"ResNet18": (16, 16)}, metrics)
     return cfg, cohort, run
 
 
@@ -72,7 +82,7 @@ def glioma(tmp_path_factory):
     root = tmp_path_factory.mktemp("glioma")
     manifest = synth.generate("glioma", root / "data", scale=0.1, image_size=16)
     cfg, cohort = _load("glioma", manifest)
-    run = _fake_run(root, cfg, cohort, {"ResNet10-3D": (8, 8, 8)}, None)
+    run = _fake_run(root, cfg, cohort, {"ResNet10-3D": (8, 8, 8)}, _metrics({"ResNet10-3D": 0.5}))
     return cfg, cohort, run
 
 
@@ -83,7 +93,8 @@ def onfh(tmp_path_factory):
     root = tmp_path_factory.mktemp("onfh")
     manifest = synth.generate("onfh", root / "data", scale=0.1, image_size=32)
     cfg, cohort = _load("onfh", manifest)
-    run = _fake_run(root, cfg, cohort, {"AP only": (8, 8), "Both views": (2, 8, 8)}, None)
+    run = _fake_run(root, cfg, cohort, {"AP only": (8, 8), "Both views": (2, 8, 8)},
+                    _metrics({"AP only": 0.5, "Both views": 0.5}))
     return cfg, cohort, run
 
 
@@ -232,26 +243,42 @@ def _predictions() -> pd.DataFrame:
         "y_true": [1, 0, 1, 0] * 2, "score": [0.8, 0.3, 0.6, 0.7, 0.1, 0.9, 0.4, 0.2]})
 
 
-def test_thresholds_from_metrics_forms():
-    assert viewer.thresholds_from_metrics({"thresholds": {"a": 0.3, "b": {"value": 0.4, "method": "youden"},
-                                                          "c": {"value": None}}}) == {"a": 0.3, "b": 0.4}
-    assert viewer.thresholds_from_metrics(None) == {}
-    with pytest.raises(ValueError, match="must map model"):
-        viewer.thresholds_from_metrics({"thresholds": [0.5]})
+def test_run_thresholds_come_from_metrics_json_only(monkeypatch):
+    from medlib.schema import RunMetrics
+
+    def choose(*args, **kwargs):
+        raise AssertionError("the viewer chose a threshold itself")
+
+    monkeypatch.setattr("medlib.stats.choose_threshold", choose)
+    metrics = RunMetrics.from_json({"thresholds": {"m1": {"value": 0.55, "method": "youden"}}})
+    with pytest.warns(RuntimeWarning, match="model 'm2': the run's metrics.json stores no threshold"):
+        out = viewer.run_thresholds(_predictions(), metrics)
+    assert out["m1"] == viewer.RunThreshold(0.55, "stored in the run's metrics.json: youden, chosen on val")
+    assert np.isnan(out["m2"].value) and out["m2"].source == "undefined: not stored in the run's metrics.json"
+    described = RunMetrics.from_json({"thresholds": {"m1": {"value": 0.5, "description": "fixed at 0.5"},
+                                                     "m2": {"value": None}}})
+    out = viewer.run_thresholds(_predictions(), described)
+    assert out["m1"].source == "stored in the run's metrics.json: fixed at 0.5" and np.isnan(out["m2"].value)
 
 
-def test_run_thresholds_stored_or_chosen_on_validation():
-    from medlib.stats import choose_threshold
+def test_read_run_needs_metrics_json(tmp_path):
+    from medlib.runs.folder import new_run
 
+    assert viewer.read_run(None) == viewer.RunData() and viewer.read_run("") == viewer.RunData()
+    run = new_run("demo", runs_dir=tmp_path, run_id="r1")
     preds = _predictions()
-    out = viewer.run_thresholds(preds, {"thresholds": {"m1": {"value": 0.55}}})
-    assert out["m1"] == viewer.RunThreshold(0.55, "stored in the run's metrics.json")
-    val = preds[(preds["model"] == "m2") & (preds["set"] == "val")]
-    assert out["m2"].value == choose_threshold(val["y_true"], val["score"]).value
-    assert "Youden" in out["m2"].source and "recomputed" in out["m2"].source
-    with pytest.warns(RuntimeWarning, match="no 'val' rows"):
-        nan = viewer.run_thresholds(preds[preds["set"] == "test"])
-    assert np.isnan(nan["m1"].value) and "undefined" in nan["m1"].source
+    run.write_split(preds[preds["model"] == "m1"][["case_id", "patient_id", "y_true", "set"]]
+                    .rename(columns={"y_true": "y"}))
+    run.write_predictions(preds)
+    with pytest.raises(FileNotFoundError, match=r"r1/metrics\.json not found"):
+        viewer.read_run(run.path)
+    run.write_metrics({"auc": 0.8})
+    with pytest.raises(ValueError, match=r"r1/metrics\.json: metrics\.json must hold 'thresholds'"):
+        viewer.read_run(run.path)
+    run.write_metrics(_metrics({"m1": 0.5, "m2": 0.4}))
+    read = viewer.read_run(run.path)
+    assert read.config is None and read.cams_dir is None and read.metrics.thresholds["m2"].value == 0.4
+    assert set(viewer.run_thresholds(read.predictions, read.metrics)) == {"m1", "m2"}
 
 
 def test_filter_cases():
@@ -295,10 +322,30 @@ def test_render_case_draws_one_axis_per_panel():
         viewer.render_case(panels, cam_alpha=1.5)
 
 
-def test_docstring_examples():
+@pytest.mark.parametrize("module", ["images", "cohort", "cases", "run", "browser"])
+def test_docstring_examples(module):
     import doctest
+    import importlib
 
-    assert doctest.testmod(viewer, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+    mod = importlib.import_module(f"medlib.viewer.{module}")
+    assert doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_notebook_names_from_the_browser_module_and_the_package():
+    """The explore notebook does ``from medlib.viewer import browser as viewer``; both faces give the same objects."""
+    from medlib.viewer import browser
+
+    for name in ("read_run", "case_table", "class_balance", "image_stats", "size_spacing_table",
+                 "intensity_histograms", "plot_intensity_histograms", "flag_out_of_range", "plot_image_stats",
+                 "CohortBrowser", *viewer.__all__):
+        assert getattr(browser, name) is getattr(viewer, name), name
+    assert set(viewer.__all__) == set(browser.__all__)
+
+
+def test_window_image_is_the_data_layers_window():
+    from medlib.data.imaging.window import linear_window
+
+    assert viewer.window_image is linear_window
 
 
 # ------------------------------------------------------------------------------------- cohort overview
@@ -313,6 +360,22 @@ def test_class_balance_and_robust_z():
                                [-1.35, -0.67, 0.0, 0.67, 65.43])
     assert viewer.robust_z([5, 5, 5, 9]).tolist()[:3] == [0.0, 0.0, 0.0]
     assert viewer.robust_z([5, 5, 5, 5]).tolist() == [0.0] * 4
+
+
+def test_case_table_sets_come_from_the_run_only(nec):
+    cfg, cohort, run = nec
+    before = cohort.table.copy()
+    table, note = viewer.case_table(cohort)
+    assert note == viewer.NO_RUN_NOTE and set(table["set"]) <= {"internal", "external"}
+    empty, _ = viewer.case_table(cohort, run=viewer.read_run(None))
+    pd.testing.assert_frame_equal(empty, table)  # no split is ever computed here
+    data = viewer.read_run(run)
+    short = dataclasses.replace(data, split=data.split.iloc[1:])
+    table, note = viewer.case_table(cohort, run=short)
+    assert note == "Sets from the run's split.csv (fake)."
+    assert table["set"].iloc[0] == "not in split"
+    assert table["set"].iloc[1:].tolist() == data.split["set"].iloc[1:].tolist()
+    pd.testing.assert_frame_equal(cohort.table, before)
 
 
 def test_flag_out_of_range_flags_and_keeps_the_cohort():
@@ -355,7 +418,8 @@ def test_browser_without_run_filters_by_label_and_set(nec):
     b = viewer.CohortBrowser(cohort, config=cfg)
     assert len(b.case_select.options) == len(cohort.table)
     assert b.model_select.disabled and b.outcome_filter.disabled and b.show_cam.disabled
-    assert "split the params file defines" in b.notes.value
+    assert "No run given: sets are not shown" in b.notes.value  # never a split the viewer made itself
+    assert list(b.set_filter.options) == ["all", "external", "internal"]
     b.label_filter.value = "1"
     shown = [v for _, v in b.case_select.options]
     positives = cohort.table.loc[cohort.table["y"] == 1, "case_id"].tolist()
@@ -380,12 +444,15 @@ def test_window_sliders_change_the_image(nec):
 
 
 def test_browser_with_run_outcomes_thresholds_and_cam(nec):
+    from medlib.schema import ordered_sets
+
     cfg, cohort, run = nec
     b = viewer.CohortBrowser(cohort, run_dir=run, config=cfg)
     assert list(b.model_select.options) == ["ResNet18", "SimpleViT"] and "split.csv" in b.notes.value
-    assert "0.5 (stored in the run's metrics.json)" in b.notes.value
+    assert "0.5 (stored in the run's metrics.json: Youden index on the validation set)" in b.notes.value
+    assert list(b.set_filter.options) == ["all", *ordered_sets(b.run.split["set"])]
     b.model_select.value = "SimpleViT"
-    assert "recomputed" in b.notes.value and "Youden" in b.notes.value
+    assert "0.4 (stored in the run's metrics.json: youden, chosen on val)" in b.notes.value
     b.model_select.value = "ResNet18"
     for outcome in viewer.OUTCOMES:
         b.outcome_filter.value = outcome
@@ -458,7 +525,7 @@ def test_two_views_side_by_side_with_per_view_cams(onfh):
 
 def test_mask_outline_and_habitats_on_a_volume(masked):
     b = viewer.CohortBrowser(masked)
-    assert "from the manifest" in b.notes.value and not b.show_mask.disabled
+    assert viewer.NO_RUN_NOTE in b.notes.value and not b.show_mask.disabled
     assert b.slice.value == 5  # the slice with the largest mask area
     panel = b.last_panels[0]
     assert panel.mask is not None and panel.habitats is None

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from medlib.config import CohortConfig
-from medlib.schema import SETS as SET_NAMES
+from medlib.schema import INTERNAL_SETS, SETS as SET_NAMES
 
 REQUIRED_COLUMNS = ("case_id", "patient_id")
 
@@ -166,7 +166,7 @@ def _targets(n: int, ratios: Sequence[float]) -> np.ndarray:
 
 
 def _assign_groups(groups: pd.DataFrame, ratios: Sequence[float], rng: np.random.Generator,
-                   stratify: bool, names: Sequence[str] = ("train", "val", "test")) -> dict[str, str]:
+                   stratify: bool, names: Sequence[str] = INTERNAL_SETS) -> dict[str, str]:
     """Greedy patient assignment: shuffled patients go to the set furthest below its target."""
     names = list(names)[: len(ratios)]
     strata = groups["stratum"].unique() if stratify else [None]
@@ -234,7 +234,7 @@ def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.
 
 
 def _check_classes_present(split: pd.DataFrame, ratios: Sequence[float]) -> None:
-    names = ["train", "val", "test"][: len(ratios)]
+    names = list(INTERNAL_SETS)[: len(ratios)]
     for name, ratio in zip(names, ratios):
         if ratio == 0:
             continue

@@ -16,7 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SPLITS = ("train", "val", "test")
+from medlib.schema import INTERNAL_SETS
+
+#: MedMNIST's official splits, written as medlib's train/val/test sets (``medlib.schema.INTERNAL_SETS``).
+SPLITS = INTERNAL_SETS
 
 
 def _write_image(array: np.ndarray, path: Path) -> None:
