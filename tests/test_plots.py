@@ -326,8 +326,35 @@ def test_habitat_map(tmp_path):
     assert len(fig.axes) == 2
     assert _legend_texts(fig.axes[1]) == ["Habitat 1", "Habitat 2", "Habitat 3"]
     assert fig.get_suptitle() == "Case test-007"
+    assert [ax.get_title() for ax in fig.axes] == ["Slice", "Habitat subregions"]  # no study's anatomy named
+    lo, hi = np.percentile(image, [1, 99])
+    assert fig.axes[0].images[0].get_clim() == pytest.approx((lo, hi))
     _saves(fig, tmp_path / "habitat.png")
     _no_overlapping_text(fig)
+
+
+def test_habitat_map_window():
+    image, habitat = fake_habitat()
+    fig = plots.plot_habitat_map(image, habitat, window=(40, 100))  # (centre, width), as in the config
+    assert fig.axes[0].get_title() == "Slice (window 40/100)"
+    assert all(ax.images[0].get_clim() == (-10, 90) for ax in fig.axes)  # one window for both panels
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_cam_cases_picks_the_gallery_by_dimension(dims):
+    from types import SimpleNamespace
+
+    if dims == 2:
+        images, cams, info, *_ = fake_cam_cases(n=3, views=2, size=32)
+    else:
+        images, cams, info = fake_volume_cases(n=2)
+    gallery = SimpleNamespace(images=images, cams=cams, cases=info, views=("T1", "T2"), spatial_dims=dims)
+    fig = plots.plot_cam_cases(gallery)
+    text = "\n".join(_texts(fig))
+    assert ("T1 slice" in text) == (dims == 3) and ("T2" in text) == (dims == 2)  # volumes: first sequence only
+    assert SECRET not in text
+    with pytest.raises(ValueError, match="spatial_dims must be 2 or 3; got 1"):
+        plots.plot_cam_cases(SimpleNamespace(**{**vars(gallery), "spatial_dims": 1}))
 
 
 def test_habitat_map_needs_a_region():

@@ -1,4 +1,5 @@
-"""medlib.render.site: executed notebook → Markdown → self-contained HTML site and Typst PDFs (pandoc engine)."""
+"""medlib.render: executed notebook → Markdown (cells, notebook) → pages → self-contained HTML site and Typst PDFs
+(pandoc engine), or Quarto (site)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from medlib.render import site as render
-from medlib.render.site import RenderWarning, notebook_to_markdown, parse_cell_options, render_reports
+from medlib.render.cells import parse_cell_options
+from medlib.render.notebook import RenderWarning, notebook_to_markdown
+from medlib.render.pages import find_reports
+from medlib.render.site import render_reports
+from medlib.render.tools import run_pandoc
 
 pytest.importorskip("pypandoc")
 pytest.importorskip("typst")
@@ -300,7 +305,7 @@ def test_study_pdf(site):
 
 def test_typst_source_has_real_table(tmp_path):
     markdown, assets = notebook_to_markdown(make_notebook(), assets_dir="demo_files")
-    typ = render._pandoc(["-f", "markdown", "-t", "typst", "--columns=100000"], stdin=markdown)
+    typ = run_pandoc(["-f", "markdown", "-t", "typst", "--columns=100000"], stdin=markdown)
     assert "#table(" in typ and "[densenet121]" in typ and "<tbl-performance>" in typ and "<fig-roc>" in typ
 
 
@@ -330,3 +335,43 @@ def test_relative_folders_get_every_page(tmp_path, monkeypatch):
     written = sorted(p.name for p in (tmp_path / "reports" / "_site").iterdir())
     assert "index.html" in written and "demo.html" in written and "demo.pdf" in written
     assert len(result.pages) >= 2
+
+
+def _titled(title: str) -> nbformat.NotebookNode:
+    return new_notebook(cells=[new_markdown_cell(f"# {title}\n\nSummary of {title}.")])
+
+
+def test_pages_follow_titles_not_study_names(tmp_path):
+    """Navigation and index list the studies alphabetically by title; file names only break ties."""
+    for stem, title in (("zeta", "Alpha: first by title"), ("alpha", "Omega: last by title"), ("mid", "Mu study")):
+        nbformat.write(_titled(title), tmp_path / f"{stem}.ipynb")
+    (tmp_path / "x.failed.ipynb").write_text("{}")
+    (tmp_path / "_draft.ipynb").write_text("{}")
+    assert [p.name for p in find_reports(tmp_path)] == ["alpha.ipynb", "mid.ipynb", "zeta.ipynb"]
+    result = render_reports(tmp_path, tmp_path / "_site", engine="pandoc", pdf=False)
+    assert [p.name for p in result.pages] == ["index.html", "alpha.html", "mid.html", "zeta.html"]
+    index = (result.out_dir / "index.html").read_text()
+    assert index.index("zeta.html") < index.index("mid.html") < index.index("alpha.html")
+    nav = re.findall(r'href="(\w+)\.html"', (result.out_dir / "mid.html").read_text().split("<main>")[0])
+    assert list(dict.fromkeys(nav)) == ["index", "zeta", "mid", "alpha"]
+    assert ">Alpha<" in (result.out_dir / "mid.html").read_text()  # the short name before the ":" in the nav
+
+
+def test_old_import_paths_and_package_face():
+    """``medlib.render.site.render_reports`` (the CLI, the notebook tests) and the package's public names."""
+    import medlib.render
+    from medlib.render import cells, notebook, pages, quarto
+
+    assert render.render_reports is medlib.render.render_reports is render_reports
+    assert render.notebook_to_markdown is notebook.notebook_to_markdown is medlib.render.notebook_to_markdown
+    assert render.parse_cell_options is cells.parse_cell_options and render.find_reports is pages.find_reports
+    assert render.quarto_project is quarto.quarto_project and render.RenderWarning is medlib.render.RenderWarning
+    assert not hasattr(render, "STUDY_ORDER")
+
+
+def test_quarto_needs_a_project(tmp_path):
+    from medlib.render.quarto import render_quarto
+
+    with pytest.raises(FileNotFoundError, match="no Quarto project file"):
+        render_quarto(tmp_path, tmp_path / "_site", pdf=False)
+

@@ -1,5 +1,6 @@
 """Report tables: formats, frozen thresholds, performance/DeLong/calibration tables, reference comparison,
-cohort tables, the CLAIM 2024 checklist and the provenance table."""
+cohort tables, the CLAIM 2024 checklist and the provenance table (medlib.report.format, tables, reference,
+checklist)."""
 
 from __future__ import annotations
 
@@ -13,21 +14,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medlib.report import tables as report
+from medlib.pipelines.record import freeze_thresholds
 from medlib.config import ThresholdConfig
+from medlib.report import checklist, checklist_answers, reference
+from medlib.report import format as fmt
+from medlib.report import tables as report
+from medlib.report.checklist import AUTHOR, claim_checklist
+from medlib.report.format import NOT_RECORDED, fmt_estimate, fmt_p, join_words, plural
+from medlib.report.reference import parse_reference_key, reference_comparison
 from medlib.report.tables import (
-    AUTHOR,
-    claim_checklist,
     cohort_flow,
     delong_table,
-    fmt_estimate,
-    fmt_p,
-    freeze_thresholds,
     method_note,
-    parse_reference_key,
     performance_table,
+    performance_values,
     provenance_table,
-    reference_comparison,
     split_summary,
 )
 from medlib.stats import Estimate, Threshold, UndefinedMetricWarning, auc_ci, calibration, choose_threshold
@@ -64,6 +65,11 @@ def performance(predictions, thresholds) -> pd.DataFrame:
     return performance_table(predictions, thresholds)
 
 
+@pytest.fixture(scope="module")
+def values(predictions, thresholds) -> pd.DataFrame:
+    return performance_values(predictions, thresholds)
+
+
 # ------------------------------------------------------------------------------------------- formatting
 
 
@@ -92,6 +98,27 @@ def test_fmt_p_digits():
     assert fmt_p(0.00004, digits=4) == "<0.0001"
 
 
+@pytest.mark.parametrize("n, noun, kwargs, expected", [
+    (1, "parameter", {}, "1 parameter"), (0, "case", {}, "0 cases"), (2, "patient", {}, "2 patients"),
+    (11177538, "parameter", {"thousands": True}, "11,177,538 parameters"), (1, "epoch", {"thousands": True}, "1 epoch"),
+    (3, "analysis", {"plural_form": "analyses"}, "3 analyses"),
+])
+def test_plural(n, noun, kwargs, expected):
+    assert plural(n, noun, **kwargs) == expected
+
+
+@pytest.mark.parametrize("words, expected", [([], ""), (["a"], "a"), (["a", "b"], "a and b"),
+                                             (["a", "b", "c"], "a, b and c")])
+def test_join_words(words, expected):
+    assert join_words(words) == expected
+
+
+def test_set_labels_come_from_the_schema():
+    from medlib.schema import set_label
+
+    assert fmt.set_label is set_label and report.set_label is set_label
+
+
 # ------------------------------------------------------------------------------------------- thresholds
 
 
@@ -99,7 +126,8 @@ def test_freeze_thresholds_on_validation(predictions, thresholds):
     assert list(thresholds) == list(MODELS)
     for model, t in thresholds.items():
         val = predictions[(predictions["model"] == model) & (predictions["set"] == "val")]
-        assert t == choose_threshold(val["y_true"], val["score"], method="youden")
+        expected = choose_threshold(val["y_true"], val["score"], method="youden")
+        assert (t.value, t.method, t.target, t.chosen_on) == (expected.value, "youden", None, "val")
 
 
 def test_freeze_thresholds_from_mapping_and_other_set(predictions):
@@ -107,8 +135,8 @@ def test_freeze_thresholds_from_mapping_and_other_set(predictions):
     assert {t.value for t in fixed.values()} == {0.5}
     on_train = freeze_thresholds(predictions, {"method": "sensitivity", "target": 0.9}, on_set="train")
     model = predictions[(predictions["model"] == "ResNet18") & (predictions["set"] == "train")]
-    assert on_train["ResNet18"] == choose_threshold(model["y_true"], model["score"], method="sensitivity",
-                                                    target=0.9)
+    expected = choose_threshold(model["y_true"], model["score"], method="sensitivity", target=0.9)
+    assert (on_train["ResNet18"].value, on_train["ResNet18"].chosen_on) == (expected.value, "train")
 
 
 def test_freeze_thresholds_names_model_without_validation(predictions):
@@ -121,7 +149,7 @@ def test_freeze_thresholds_names_model_without_validation(predictions):
 def test_freeze_thresholds_checks(predictions):
     with pytest.raises(ValueError, match=r"missing column\(s\) \['score'\]"):
         freeze_thresholds(predictions.drop(columns="score"), ThresholdConfig())
-    with pytest.raises(TypeError, match="config_threshold must be a ThresholdConfig"):
+    with pytest.raises(TypeError, match="threshold must be a ThresholdConfig"):
         freeze_thresholds(predictions, "youden")
 
 
@@ -154,13 +182,29 @@ def test_threshold_set_is_marked_as_same_data(performance, thresholds):
     assert performance.groupby("Model")["Threshold"].nunique().eq(1).all()  # one frozen threshold per model
 
 
-def test_performance_table_keeps_numbers_and_inputs(predictions, thresholds, performance):
+def test_performance_values_are_the_numbers_of_the_table(predictions, thresholds, performance, values):
     before = predictions.copy()
-    values = pd.DataFrame(performance.attrs["values"])
+    assert list(values.columns) == ["model", "set", "n", "positives", "threshold", "metric", "value", "lo", "hi",
+                                    "method"]
     assert set(values["metric"]) == set(report.METRICS) and len(values) == 9 * 7
-    assert performance.attrs["level"] == 0.95
+    assert performance.attrs == {}  # no numbers travel in DataFrame.attrs
+    auc = values.set_index(["model", "set", "metric"]).loc[("ResNet18", "test", "auc")]
+    row = performance[(performance["Model"] == "ResNet18") & (performance["Set"] == "Test")].iloc[0]
+    assert row["AUC (95% CI)"] == fmt_estimate((auc["value"], auc["lo"], auc["hi"]))
     performance_table(predictions, thresholds, sets=("test",))
+    performance_values(predictions, thresholds, sets=("test",))
     pd.testing.assert_frame_equal(predictions, before)
+
+
+def test_pipeline_thresholds_give_the_same_tables(predictions, thresholds, performance, values):
+    """The pipeline freezes ``medlib.schema.FrozenThreshold`` records; the tables read them like stats' Threshold."""
+    from medlib.schema import FrozenThreshold
+
+    frozen = {m: FrozenThreshold(value=t.value, method=t.method, target=t.target, chosen_on="val")
+              for m, t in thresholds.items()}
+    pd.testing.assert_frame_equal(performance_values(predictions, frozen), values)
+    pd.testing.assert_frame_equal(performance_table(predictions, frozen), performance)
+    assert method_note(frozen, sets=("val", "test")) == method_note(thresholds, sets=("val", "test"))
 
 
 def test_performance_table_options(predictions, thresholds):
@@ -285,13 +329,12 @@ def test_parse_reference_key_errors(key, message):
         parse_reference_key(key)
 
 
-def test_reference_comparison(performance):
+def test_reference_comparison(values):
     ref = {"ResNet18.accuracy": 0.919, "Both views.external_auc": 0.78, "Fused.train_auc": 0.968}
-    table = reference_comparison(performance, ref)
+    table = reference_comparison(values, ref)
     assert list(table.columns) == ["Model", "Set", "Metric", "Reference", "This run (95% CI)", "Difference",
                                    "Reference in CI"]
-    values = pd.DataFrame(performance.attrs["values"]).set_index(["model", "set", "metric"])
-    acc = values.loc[("ResNet18", "test", "accuracy")]
+    acc = values.set_index(["model", "set", "metric"]).loc[("ResNet18", "test", "accuracy")]
     first = table.iloc[0]
     assert (first["Set"], first["Metric"], first["Reference"]) == ("Test", "Accuracy", "0.919")
     assert first["This run (95% CI)"] == fmt_estimate((acc["value"], acc["lo"], acc["hi"]))
@@ -301,16 +344,24 @@ def test_reference_comparison(performance):
     assert table.iloc[2][["This run (95% CI)", "Difference"]].tolist() == ["not in this run", ""]
 
 
-def test_reference_comparison_from_plain_table(performance):
-    """A table that lost its attrs (e.g. re-read) is parsed from its display strings."""
-    plain = performance.copy()
-    plain.attrs = {}
+def test_reference_comparison_needs_the_numbers(performance, values):
+    """The display table is refused (its strings are never parsed back); the numbers come from performance_values."""
     ref = {"ResNet18.accuracy": 0.919, "DenseNet121.auc": 0.5}
-    pd.testing.assert_frame_equal(reference_comparison(plain, ref), reference_comparison(performance, ref))
+    with pytest.raises(ValueError, match=r"numeric long table from performance_values.*missing column\(s\) "
+                                         r"\['model', 'set', 'metric', 'value', 'lo', 'hi'\]"):
+        reference_comparison(performance, ref)
+    with pytest.raises(TypeError, match="values must be the DataFrame from performance_values; got list"):
+        reference_comparison(values.to_dict("records"), ref)
+    reread = pd.DataFrame(values.to_dict("records"))  # e.g. metrics.json read back: the same numbers
+    pd.testing.assert_frame_equal(reference_comparison(reread, ref), reference_comparison(values, ref))
+    table = reference_comparison(values, ref, level=0.9, digits=2)
+    assert "This run (90% CI)" in table.columns and table.iloc[0]["Reference"] == "0.92"
 
 
-def test_reference_comparison_empty(performance):
-    assert reference_comparison(performance, {}).empty
+def test_reference_comparison_empty(values):
+    assert reference_comparison(values, {}).empty
+    assert reference_comparison(values.iloc[:0], {"ResNet18.auc": 0.9}).iloc[0]["This run (95% CI)"] == (
+        "not in this run")
 
 
 # ---------------------------------------------------------------------------------------- cohort tables
@@ -357,6 +408,10 @@ def test_cohort_flow():
 
 # ---------------------------------------------------------------------------------------- CLAIM 2024
 
+SECTIONS = ["tbl-cohort", "tbl-table1-set", "tbl-table1-outcome", "fig-examples", "fig-learning", "tbl-performance",
+            "fig-roc", "tbl-delong", "fig-calibration", "tbl-calibration", "fig-dca", "fig-confusion", "fig-cam",
+            "tbl-cam-sanity", "tbl-reference", "tbl-claim", "tbl-provenance"]
+
 
 def fake_run(partitions=True) -> dict:
     parts = [{"set": "train", "cases": 184, "patients": 180, "positives": 66},
@@ -381,7 +436,35 @@ def fake_run(partitions=True) -> dict:
         "explainability": "Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check",
         "provenance": {"medlib": "0.1.0", "python": "3.11.7", "packages": {"torch": "2.5.0", "monai": "not installed"},
                        "git_commit": "f" * 40, "cohort_hash": "c" * 64},
+        "sections": list(SECTIONS),
     }
+
+
+def sparse_run() -> dict:
+    """A run summary missing values inside its sections: every gap must be said, never a "?"."""
+    run = fake_run()
+    run["partitions"] = [{"set": "train", "cases": 184}, {"set": "test", "patients": 40}]
+    run.pop("n_patients"), run.pop("negative")
+    run["preprocessing"] = {"size": None, "window": [40, 80], "normalize": None}
+    run["models"] = [{"label": "ResNet18"}, {"name": "densenet121", "parameters": None, "pretrained": None}]
+    run["training"] = {"optimizer": None, "lr": None, "epochs": 30, "seed": None}
+    run["thresholds"] = {"ResNet18": {"value": math.nan}, "DenseNet121": None}
+    run["provenance"] = {}
+    return run
+
+
+def feature_run() -> dict:
+    """A feature-design summary (radiomics + LASSO/SVM): no epochs, no image size."""
+    run = fake_run()
+    run["preprocessing"] = {"bin_width": 25, "resample_mm": [1.0, 1.0, 1.0], "deep_window": [40, 80], "deep_size": 224}
+    run["models"] = [{"name": "LASSO (L1 logistic, CV) + SVM", "label": name, "parameters": n, "inputs": [name]}
+                     for name, n in (("Radiomics", 1), ("Deep", 12), ("Fused", 9))]
+    run["training"] = {"optimizer": "liblinear (LASSO) / libsvm (SVM)", "seed": 0,
+                       "feature_classes": ["firstorder", "glcm"], "habitats": 3}
+    run["sections"] = ["tbl-cohort", "tbl-features", "fig-habitats", "tbl-selected", "tbl-performance", "fig-roc",
+                       "tbl-delong", "fig-calibration", "tbl-calibration", "fig-dca", "fig-confusion", "tbl-provenance"]
+    run["not_applicable"] = {"initialisation": "LASSO and SVM are fitted to the features; no weights are initialised"}
+    return run
 
 
 def test_claim_checklist_has_44_items():
@@ -395,19 +478,27 @@ def test_claim_checklist_has_44_items():
 
 def test_claim_checklist_fills_from_run():
     v = claim_checklist(fake_run()).set_index("item")["value"]
+    assert v[1] == "Models compared: ResNet18, DenseNet121"
+    assert v[6] == "Model development and comparison of 2 models, with internal testing"
     assert "Training 184 cases / 180 patients, 66 positive (35.9%)" in v[19]
     assert "Test 40 cases / 40 patients" in v[19] and "Random split by patient" in v[19] and ".;" not in v[19]
-    assert v[37].startswith("All models on the validation and test sets with 95% CIs")
+    assert v[37] == ("All models on the validation and test sets with 95% CIs; ROC curves, paired DeLong tests, "
+                     "calibration and decision curves")
     assert v[20].startswith("Patient level") and "0123456789ab" in v[20]
+    assert v[9] == "Resized to 224×224; header VOI window or none; intensity normalisation zscore"
     assert "ResNet18 (registry name resnet18; 11,177,538 parameters; inputs: image)" in v[22]
     assert "torch 2.5.0" in v[23] and "monai" not in v[23]
     assert v[24] == "ResNet18: ImageNet-pretrained weights; DenseNet121: random initialisation (seed 0)"
-    assert "Optimizer adam, learning rate 0.002, up to 30 epochs" in v[25] and "loss ce+focal" in v[25]
-    assert "patience 10" in v[26]
-    assert "AUC" in v[28] and "DeLong" in v[29] and "Wilson" in v[29] and "Holm" in v[29]
+    assert v[25] == ("Optimizer adam, learning rate 0.002, up to 30 epochs, batch size 32, loss ce+focal, "
+                     "augmentation on, seed 0; 2 models trained, one per configuration")
+    assert v[26] == "Weights of the epoch with the highest validation AUC (early stopping, patience 10 epochs)"
+    assert "AUC" in v[28] and "Brier" in v[28] and "net benefit" in v[28]
+    assert "DeLong" in v[29] and "Wilson" in v[29] and "Holm" in v[29]
     assert v[31].startswith("Grad-CAM")
     assert v[33] == "No external test set in this run"
+    assert v[36] == "Baseline characteristics by set and by outcome (Table 1)"
     assert "ResNet18 0.431 (youden)" in v[38]
+    assert v[39] == "Grad-CAM of true/false positive and negative cases, confusion matrices"
     assert "data/nec/manifest.csv" in v[7] and "cccccccccccc" in v[7]
     assert "f" * 40 in v[43]
 
@@ -418,17 +509,29 @@ def test_claim_checklist_leaves_unknowable_items_to_author():
         assert table.loc[item, "value"] == AUTHOR, item
         assert table.loc[item, "where"] == "manuscript"
     assert table.loc[28, "where"] == "@tbl-performance"
-    empty = claim_checklist({})
+    empty = claim_checklist({"sections": []})
     assert len(empty) == 44 and (empty["value"].str.startswith(AUTHOR)).sum() > 25
 
 
-def test_claim_checklist_labels_filter():
-    labels = ["tbl-cohort", "tbl-performance", "@tbl-provenance"]
-    table = claim_checklist(fake_run(), labels=labels).set_index("item")
+def test_claim_checklist_points_only_at_the_runs_sections():
+    run = {**fake_run(), "sections": ["tbl-cohort", "tbl-performance", "@tbl-provenance"]}
+    table = claim_checklist(run).set_index("item")
     assert table.loc[36, "value"] == AUTHOR  # no Table 1 in this report
     assert table.loc[37, "where"] == "@tbl-performance"
+    assert table.loc[37, "value"] == "All models on the validation and test sets with 95% CIs"  # no ROC, no DeLong
+    assert "DeLong tests between" not in table.loc[29, "value"] and "Brier" not in table.loc[28, "value"]
+    assert table.loc[39, "value"] == AUTHOR  # no Grad-CAM, no confusion matrices
     used = {w for cell in table["where"] for w in cell.split(", ") if w.startswith("@")}
     assert used <= {"@tbl-cohort", "@tbl-performance", "@tbl-provenance"}
+
+
+def test_claim_checklist_needs_sections():
+    run = fake_run()
+    del run["sections"]
+    with pytest.raises(KeyError, match="the run summary has no 'sections'"):
+        claim_checklist(run)
+    with pytest.raises(TypeError, match=r"run\['sections'\] must be a list of labels"):
+        claim_checklist({**run, "sections": "tbl-performance"})
 
 
 def test_claim_checklist_external_and_checks():
@@ -436,9 +539,92 @@ def test_claim_checklist_external_and_checks():
     run["partitions"] = run["partitions"] + [{"set": "external", "cases": 40, "patients": 38, "positives": 12}]
     v = claim_checklist(run).set_index("item")["value"]
     assert v[33] == "External test set: External test 40 cases / 38 patients, 12 positive (30.0%)"
-    assert "external testing" in v[6]
+    assert v[6] == "Model development and comparison of 2 models, with internal and external testing"
     with pytest.raises(TypeError, match="run must be a mapping"):
         claim_checklist(["nec"])
+    with pytest.raises(ValueError, match=r"run\['partitions'\]\[0\] must be a mapping with 'set'"):
+        claim_checklist({**run, "partitions": [{"cases": 3}]})
+
+
+@pytest.mark.parametrize("make", [fake_run, sparse_run, feature_run, lambda: {"sections": []}])
+def test_claim_checklist_never_answers_with_a_question_mark(make):
+    assert not claim_checklist(make())["value"].str.contains("?", regex=False).any()
+
+
+def test_claim_checklist_says_what_was_not_recorded():
+    v = claim_checklist(sparse_run()).set_index("item")["value"]
+    assert v[8].startswith(f"303 cases (number of patients {NOT_RECORDED})")
+    assert v[9] == f"Image size {NOT_RECORDED}; window centre/width 40/80; intensity normalisation {NOT_RECORDED}"
+    assert v[14].startswith(f"Outcome: surgery (positive class) vs negative class ({NOT_RECORDED})")
+    assert f"Training 184 cases / patients {NOT_RECORDED}" in v[19]
+    assert f"Test cases {NOT_RECORDED} / 40 patients" in v[19]
+    assert v[22] == (f"ResNet18 (parameters {NOT_RECORDED}); output: probability of the positive class; "
+                     f"densenet121 (registry name densenet121; parameters {NOT_RECORDED}); output: probability "
+                     "of the positive class")
+    assert v[24] == f"ResNet18: initialisation {NOT_RECORDED}; densenet121: initialisation {NOT_RECORDED}"
+    assert v[25] == (f"Optimizer {NOT_RECORDED}, learning rate {NOT_RECORDED}, up to 30 epochs, seed {NOT_RECORDED}; "
+                     "2 models trained, one per configuration")
+    assert v[26] == f"Weights of the epoch with the highest validation AUC (early stopping patience {NOT_RECORDED})"
+    assert v[38].endswith(f"ResNet18 NA (method {NOT_RECORDED}); DenseNet121 NA (method {NOT_RECORDED})")
+    assert v[42].endswith(f"git commit {NOT_RECORDED}")
+    assert v[43].startswith(f"Code: medlib {NOT_RECORDED}, git commit {NOT_RECORDED}")
+
+
+def test_claim_checklist_uses_the_study_section():
+    run = {**fake_run(), "question": "Does the case need surgery?", "population": "Cases seen at one centre.",
+           "positive_meaning": "needed surgery", "negative_meaning": "recovered without surgery"}
+    v = claim_checklist(run).set_index("item")["value"]
+    assert v[4] == f"Question: Does the case need surgery? Hypotheses: {AUTHOR}"
+    assert v[8].startswith("Population: Cases seen at one centre. 303 cases from 297 patients;")
+    assert v[14] == ("Outcome: surgery (positive class) vs no surgery (surgery: needed surgery; no surgery: "
+                     f"recovered without surgery); how it was established: {AUTHOR}")
+
+
+def test_claim_checklist_singular_and_plural():
+    run = fake_run()
+    run["models"] = [{"name": "tiny", "label": "Tiny", "parameters": 1, "pretrained": False, "inputs": ["image"]}]
+    run["training"] = {**run["training"], "epochs": 1, "patience": 1}
+    run["partitions"] = [{"set": "test", "cases": 1, "patients": 1, "positives": 1}]
+    run["n_cases"], run["n_patients"] = 1, 1
+    v = claim_checklist(run).set_index("item")["value"]
+    assert v[1] == "Model evaluated: Tiny"
+    assert v[6] == "Development of 1 model, with internal testing"
+    assert v[8].startswith("1 case from 1 patient;")
+    assert "Tiny (registry name tiny; 1 parameter; inputs: image)" in v[22]
+    assert "up to 1 epoch," in v[25] and v[25].endswith("; 1 model trained, one per configuration")
+    assert v[26].endswith("(early stopping, patience 1 epoch)")
+    assert v[21].startswith("Test 1 case / 1 patient, 1 positive (100.0%)")
+    assert v[37].startswith("All models on the test set with 95% CIs")
+
+
+def test_claim_checklist_training_options():
+    run = fake_run()
+    run["training"] = {**run["training"], "patience": 0}
+    run["models"] = [{**run["models"][0], "pretrained": False, "weights_path": "/weights/resnet_10_23dataset.pth"}]
+    v = claim_checklist(run).set_index("item")["value"]
+    assert v[26] == "Weights of the epoch with the highest validation AUC (no early stopping)"
+    assert v[24] == "ResNet18: weights from resnet_10_23dataset.pth (seed 0)"
+
+
+def test_claim_checklist_feature_design():
+    v = claim_checklist(feature_run()).set_index("item")["value"]
+    assert v[9] == "Bin width 25; resample mm 1, 1, 1; deep window 40, 80; deep size 224"
+    assert v[22].startswith("Radiomics (registry name LASSO (L1 logistic, CV) + SVM; 1 parameter; inputs: Radiomics)")
+    assert v[24] == "not applicable: LASSO and SVM are fitted to the features; no weights are initialised"
+    assert v[25] == ("Optimizer liblinear (LASSO) / libsvm (SVM), seed 0, feature classes firstorder, glcm, "
+                     "habitats 3; 3 models trained, one per configuration")
+    assert v[26] == f"Selection of the final model {NOT_RECORDED}"
+    assert v[39] == "Confusion matrices"
+    table = claim_checklist(feature_run()).set_index("item")
+    assert table.loc[31, "where"] == "@tbl-selected, @fig-habitats"
+
+
+def test_claim_checklist_not_applicable_checks_its_keys():
+    run = {**fake_run(), "not_applicable": {"selection": "one fit, no epochs", "sample_size": "pilot study"}}
+    v = claim_checklist(run).set_index("item")["value"]
+    assert v[26] == "not applicable: one fit, no epochs" and v[21] == "not applicable: pilot study"
+    with pytest.raises(KeyError, match=r"unknown checklist answer\(s\) \['patience'\]. Available: \['acquisition'"):
+        claim_checklist({**run, "not_applicable": {"patience": "x"}})
 
 
 # ----------------------------------------------------------------------------------------- provenance
@@ -473,12 +659,49 @@ def test_no_identifiers_leak_into_report_tables(tmp_path):
             assert secret not in text
 
 
-def test_docstring_examples():
+@pytest.mark.parametrize("module", [fmt, report, reference, checklist, checklist_answers])
+def test_docstring_examples(module):
     import doctest
 
-    assert doctest.testmod(report, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+    assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
 
 
 def test_every_claim_filler_exists():
-    keys = [it.fill for it in report.CLAIM_2024 if it.fill]
-    assert len(keys) == len(set(keys)) and set(keys) == set(report._CLAIM_FILLERS)
+    keys = [it.fill for it in checklist.CLAIM_2024 if it.fill]
+    assert len(keys) == len(set(keys)) and set(keys) == set(checklist_answers.ANSWERS)
+
+
+NOTEBOOK_CALLS = ("calibration_table", "claim_checklist", "delong_table", "method_note",
+                  "performance_table", "performance_values", "provenance_table", "reference_comparison",
+                  "split_summary")
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_CALLS)
+def test_tables_module_still_reaches_every_notebook_call(name):
+    """``from medlib.report import tables as report; report.<fn>`` as the notebooks call it, and the package face."""
+    import medlib.report
+
+    assert callable(getattr(report, name)) and getattr(medlib.report, name) is getattr(report, name)
+
+
+def test_package_face_loads_figures_on_first_use():
+    import medlib.report
+    from medlib.report import figures
+
+    assert medlib.report.plot_roc is figures.plot_roc and set(medlib.report._FIGURES) <= set(medlib.report.__all__)
+    with pytest.raises(AttributeError, match="has no attribute 'plot_everything'"):
+        medlib.report.plot_everything  # noqa: B018
+
+
+STUDY_WORDS = re.compile(r"\bNEC\b|neonat|infant|\bhips?\b|h(a)?ematoma|glioma|seed paper|\bONFH\b|\bICH\b|"
+                         r"MedMNIST|femoral|bowel|\bbrain\b", re.I)
+
+
+@pytest.mark.parametrize("package", ["report", "render"])
+def test_no_study_story_in_report_or_render(package):
+    """Report and render code is the same for every study: no disease, population or paper named in it."""
+    root = Path(__file__).resolve().parents[1] / "medlib" / package
+    hits = [f"{path.relative_to(root)}:{n}: {line.strip()}" for path in sorted(root.rglob("*"))
+            if path.is_file() and path.suffix in (".py", ".html", ".css", ".typst")
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if STUDY_WORDS.search(line)]
+    assert hits == []

@@ -258,8 +258,19 @@ def plot_cam_volume_gallery(images: np.ndarray, cams: np.ndarray, info: pd.DataF
     return fig
 
 
-def plot_habitat_map(slice_image: np.ndarray, habitat_slice: np.ndarray, *, title: str = "") -> plt.Figure:
-    """Habitat subregions (1..k) over a CT slice, cropped to the ROI with a margin, with a legend.
+def plot_habitat_map(slice_image: np.ndarray, habitat_slice: np.ndarray, *, title: str = "",
+                     window: tuple[float, float] | None = None) -> plt.Figure:
+    """Habitat subregions (1..k) over an image slice, cropped to the ROI with a margin, with a legend.
+
+    Args:
+        slice_image: the 2D slice.
+        habitat_slice: its habitat labels, 0 outside the ROI and 1..k inside.
+        title: the figure's title (e.g. the case id).
+        window: display window ``(centre, width)`` of the image, as in the config (e.g. ``(40, 80)`` HU);
+            None: the slice's 1st to 99th percentile.
+
+    Returns:
+        The figure: the whole slice and the ROI enlarged, one window for both.
 
     Raises:
         ValueError: ``habitat_slice`` has no labelled pixel.
@@ -273,20 +284,44 @@ def plot_habitat_map(slice_image: np.ndarray, habitat_slice: np.ndarray, *, titl
     pad = 6
     box = (slice(max(rows.min() - pad, 0), rows.max() + pad + 1), slice(max(cols.min() - pad, 0), cols.max() + pad + 1))
     colors = [OKABE_ITO[h % len(OKABE_ITO)] for h in range(k)]
+    if window is not None:
+        lo, hi = window[0] - window[1] / 2, window[0] + window[1] / 2
+    else:
+        lo, hi = np.percentile(slice_image, [1, 99])
     with _style():
         fig, (full, zoom) = plt.subplots(1, 2, figsize=(6.4, 3.2))
         for ax, region in ((full, (slice(None), slice(None))), (zoom, box)):
             image, labels = slice_image[region], habitat_slice[region]
-            ax.imshow(image, cmap="gray", vmin=-10, vmax=90)  # one window for both panels
+            ax.imshow(image, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1)  # one window for both panels
             rgba = np.zeros((*labels.shape, 4))
             for h in range(1, k + 1):
                 rgba[labels == h] = matplotlib.colors.to_rgba(colors[h - 1], 0.55)
             ax.imshow(rgba)
             ax.axis("off")
-        full.set_title("Axial slice (brain window)")
-        zoom.set_title("Hematoma subregions")
+        full.set_title("Slice" + (f" (window {window[0]:g}/{window[1]:g})" if window is not None else ""))
+        zoom.set_title("Habitat subregions")
         zoom.legend(handles=[Patch(color=colors[h - 1], label=f"Habitat {h}") for h in range(1, k + 1)],
                     loc="lower right", frameon=True, fontsize=7)
         if title:
             fig.suptitle(title, fontsize=9)
     return fig
+
+
+def plot_cam_cases(gallery) -> plt.Figure:
+    """The Grad-CAM gallery of a set of cases: overlays for 2D inputs, a few slices per case for volumes.
+
+    Args:
+        gallery: anything with ``images`` (``[n, C, *spatial]``), ``cams`` (``[n, *spatial]`` in [0, 1]),
+            ``cases`` (``case_id, group, score, y_true``), ``views`` (one name per channel) and ``spatial_dims``
+            (2 or 3), e.g. ``medlib.pipelines.classifier.CamCases``.
+
+    Returns:
+        :func:`plot_cam_volume_gallery` for 3D inputs, else :func:`plot_cam_gallery`.
+
+    Raises:
+        ValueError: ``spatial_dims`` is neither 2 nor 3.
+    """
+    if gallery.spatial_dims not in (2, 3):
+        raise ValueError(f"gallery.spatial_dims must be 2 or 3; got {gallery.spatial_dims!r}")
+    draw = plot_cam_volume_gallery if gallery.spatial_dims == 3 else plot_cam_gallery
+    return draw(gallery.images, gallery.cams, gallery.cases, view_names=list(gallery.views))
