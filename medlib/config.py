@@ -1,8 +1,32 @@
-"""Study configuration: frozen dataclasses loaded from ``params/<study>.yaml``.
+"""Study configuration: frozen dataclasses loaded from ``params/<study>.yaml`` and validated by pydantic.
 
-A study's YAML holds only what differs from the defaults below. Every key is typed and documented here;
-an unknown key or a value of the wrong type is an error that names the key, the file and what was expected
-(as nanoGPT's ``Unknown config key``). YAML is read with ``yaml.safe_load`` only.
+A study's YAML holds only what differs from the defaults below, plus the ``study:`` section, which has no
+defaults: every study-specific sentence of the report comes from it. Every key is typed and documented here.
+An unknown key, a missing required key, a value of the wrong type or out of its range is refused when the params
+are loaded, before any data is read, with the file, the dotted key, the value and what was expected (see
+:mod:`medlib.config_errors`). YAML is read with ``yaml.safe_load`` only, and types are strict: ``"3"`` is not an
+integer and ``1e-3`` (which YAML 1.1 reads as text) is not a number; write ``1.0e-3``.
+
+The classes are pydantic dataclasses, so ``dataclasses.replace``, ``asdict`` and ``fields`` work on them (and
+``replace`` validates again). Lists arrive as tuples.
+
+The ``study:`` section (:class:`StudySection`)::
+
+    design: classifier            # "classifier" (CNNs on the images) or "features" (radiomics + deep features
+                                  # + LASSO/SVM fusion); "features" goes with radiomics.enabled: true
+    study:
+      name: nec                   # short id: run folders are runs/<name>/
+      title: "NEC: predicting surgery from the bedside abdominal radiograph"
+      question: "Does an infant with NEC need surgery?"      # the clinical question, one sentence
+      population: "Infants diagnosed with NEC who had ..."  # who is included, one sentence
+      unit: infant                # what one case (manifest row) is: "Each infant contributes ..."
+      positive: "needed surgery"  # what the positive label (cohort.positive) means
+      negative: "was managed without surgery"
+      inputs: {xray: "one bedside AP abdominal radiograph (DICOM)"}  # optional; keys: cohort.image_columns
+      background: "..."           # optional paragraph: the design this study follows
+      reference:                  # optional: published results; the report compares only when given
+        source: "Author et al., Journal 2024"
+        results: {ResNet18.accuracy: 0.919}   # "<model label>.<metric>" or "<model label>.<set>_<metric>"
 
 Overrides (``medlib run STUDY -p train.epochs=3``) use dotted keys and are parsed as YAML scalars, then
 validated exactly like the file, so a string parameter can never become code.
@@ -11,141 +35,287 @@ validated exactly like the file, so a string parameter can never become code.
 from __future__ import annotations
 
 import dataclasses
-import types
+import math
+import re
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
+from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt, TypeAdapter,
+                      ValidationError, model_validator)
+from pydantic.dataclasses import dataclass
+
+from medlib.config_errors import ConfigError, Expect, config_problem, raise_config_error
+
+__all__ = ["CohortConfig", "ConfigError", "ExplainConfig", "ImageConfig", "ModelConfig", "RadiomicsConfig",
+           "ReferenceSection", "SplitConfig", "StudyConfig", "StudySection", "ThresholdConfig", "TrainConfig",
+           "config_from_dict", "config_to_dict", "load_config", "merge", "parse_overrides"]
+
+#: Every config class: frozen, unknown keys refused, no NaN or infinity; scalars are strict per type below.
+_SCHEMA = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
 
 
-@dataclass(frozen=True)
+def _number_as_text(value: Any) -> Any:
+    """YAML reads ``positive: 1`` as an integer; a text field takes it as ``"1"`` (never a bool)."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _one_line(value: str) -> str:
+    text = value.strip()
+    if not text or "\n" in text:
+        raise config_problem("one line of text")
+    return text
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise config_problem("some text")
+    return value.strip()
+
+
+def _short_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", value):
+        raise config_problem(_NAME_WORDS)
+    return value
+
+
+_NAME_WORDS = "a short name of letters, digits, '_' and '-' (starting with a letter or digit)"
+
+Int = StrictInt                                           # 3, not "3", 3.0 or true
+Num = Annotated[float, Strict()]                          # 0.5 or 1 (as 1.0), not "0.5" or true
+Bool = StrictBool                                         # true or false, not "yes" or 1
+Text = Annotated[str, BeforeValidator(_number_as_text), Strict()]  # a name or label; 1 arrives as "1"
+# the study: section's words: text only (unit: 3 is a mistake, not a unit)
+Line = Annotated[str, Strict(), AfterValidator(_one_line), Expect("one line of text")]
+Paragraph = Annotated[str, Strict(), AfterValidator(_not_blank), Expect("some text")]
+Name = Annotated[str, Strict(), AfterValidator(_short_name), Expect(_NAME_WORDS)]
+Positive = Annotated[Num, Field(gt=0)]
+NonNegative = Annotated[Num, Field(ge=0)]
+Fraction = Annotated[Num, Field(ge=0, le=1)]
+Count = Annotated[Int, Field(ge=1)]
+
+
+def _zero_or_two_plus(value: int) -> int:
+    if value != 0 and value < 2:
+        raise config_problem(_ZERO_OR_TWO)
+    return value
+
+
+_ZERO_OR_TWO = "0 (none) or an integer >= 2"
+ZeroOrTwoPlus = Annotated[Int, AfterValidator(_zero_or_two_plus), Expect(_ZERO_OR_TWO)]
+
+
+def _sums_to_one(ratios: tuple[float, ...]) -> tuple[float, ...]:
+    if not math.isclose(sum(ratios), 1.0, rel_tol=0, abs_tol=1e-6) or ratios[0] <= 0:
+        raise config_problem(_RATIO_WORDS)
+    return ratios
+
+
+_RATIO_WORDS = "2 or 3 fractions (train, val[, test]) in [0, 1] that sum to 1, the first > 0"
+
+
+def _reference_key(key: str) -> str:
+    label, _, metric = key.rpartition(".")
+    if not label.strip() or not metric.strip():
+        raise config_problem("a key '<model label>.<metric>' or '<model label>.<set>_<metric>', "
+                             "e.g. 'ResNet18.accuracy' or 'Fused.test_auc'")
+    return key
+
+
+@dataclass(frozen=True, config=_SCHEMA)
 class CohortConfig:
     """Where the cohort is and how to read its manifest."""
 
-    manifest: str = ""                     # cohort CSV, relative to the project root
-    image_columns: tuple[str, ...] = ("image",)  # manifest columns holding image paths (views or sequences)
-    mask_column: str | None = None         # manifest column holding a mask path (ROI), if any
-    label_column: str = "label"            # manifest column with the outcome
-    positive: str = "1"                    # label value of the positive class (the event the model predicts)
-    negative: str = "0"                    # label value of the negative class
-    covariates: tuple[str, ...] = ()       # clinical covariates shown in Table 1
-    categorical: tuple[str, ...] = ()      # which of the covariates are categorical
-    max_errors: int = 20                   # bad rows listed in one validation error
-    source: str | None = None              # a public data file (MedMNIST .npz) imported into the manifest's
+    manifest: Text = ""                    # cohort CSV, relative to the project root
+    image_columns: tuple[Text, ...] = ("image",)  # manifest columns holding image paths (views or sequences)
+    mask_column: Text | None = None        # manifest column holding a mask path (ROI), if any
+    label_column: Text = "label"           # manifest column with the outcome
+    positive: Text = "1"                   # label value of the positive class (the event the model predicts)
+    negative: Text = "0"                   # label value of the negative class; differs from positive
+    covariates: tuple[Text, ...] = ()      # clinical covariates shown in Table 1
+    categorical: tuple[Text, ...] = ()     # which of the covariates are categorical (a subset of covariates)
+    max_errors: Count = 20                 # bad rows listed in one validation error
+    source: Text | None = None             # a public data file (MedMNIST .npz) imported into the manifest's
                                            # folder when the manifest does not exist yet
-    source_limit: int | None = None        # import only this many cases per split (smoke tests)
+    source_limit: Count | None = None      # import only this many cases per split (smoke tests)
+
+    @model_validator(mode="after")
+    def _labels_and_covariates(self) -> CohortConfig:
+        if self.negative == self.positive:
+            raise config_problem(f"a label value other than cohort.positive ({self.positive!r})", key="negative",
+                                 value=self.negative)
+        extra = [c for c in self.categorical if c not in self.covariates]
+        if extra:
+            raise config_problem(f"names among cohort.covariates {list(self.covariates)}", key="categorical",
+                                 value=extra)
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SCHEMA)
 class SplitConfig:
     """How cases are split into sets. The patient is always the unit of splitting."""
 
-    ratios: tuple[float, ...] = (0.7, 0.3, 0.0)  # train, val, test fractions of the internal cohort
-    seed: int = 0                          # split seed
-    stratify: bool = True                  # keep the class ratio in every set
-    group: str = "patient_id"              # column whose values never span two sets
-    split_file: str | None = None          # a split CSV (case_id, set) to use instead of a random split
-    folds: int = 0                         # k > 1: grouped, stratified k-fold; fold `fold` is the test set
-    fold: int = 0                          # which fold is the test set (0 .. folds-1)
+    ratios: Annotated[tuple[Fraction, ...], Field(min_length=2, max_length=3), AfterValidator(_sums_to_one),
+                      Expect(_RATIO_WORDS)] = (0.7, 0.3, 0.0)  # train, val, test fractions of the internal cohort
+    seed: Int = 0                          # split seed
+    stratify: Bool = True                  # keep the class ratio in every set
+    group: Text = "patient_id"             # column whose values never span two sets
+    split_file: Text | None = None         # a split CSV (case_id, set) to use instead of a random split
+    folds: ZeroOrTwoPlus = 0               # k >= 2: grouped, stratified k-fold; fold `fold` is the test set
+    fold: Annotated[Int, Field(ge=0)] = 0  # which fold is the test set (0 .. folds-1); 0 without folds
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> SplitConfig:
+        if self.folds and self.fold >= self.folds:
+            raise config_problem(f"an integer in [0, {self.folds - 1}] (split.folds is {self.folds})", key="fold",
+                                 value=self.fold)
+        if not self.folds and self.fold:
+            raise config_problem("0 when split.folds is 0 (no cross-validation); set split.folds to use folds",
+                                 key="fold", value=self.fold)
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SCHEMA)
 class ImageConfig:
     """Preprocessing: runs once per image and is cached on disk."""
 
-    size: tuple[int, ...] = (64, 64)       # (H, W) for 2D, (D, H, W) for 3D
-    window: tuple[float, float] | None = None  # (centre, width) intensity window; None = header VOI / none
-    crop_to_mask: bool = False             # crop to the mask's bounding box before resizing
-    margin: float = 0.1                    # relative margin around the mask's bounding box
+    size: Annotated[tuple[Annotated[Int, Field(ge=8)], ...], Field(min_length=2, max_length=3),
+                    Expect("a list of 2 (H, W) or 3 (D, H, W) integers >= 8")] = (64, 64)
+    window: tuple[Num, Num] | None = None  # (centre, width) intensity window; None = header VOI / none
+    crop_to_mask: Bool = False             # crop to the mask's bounding box before resizing
+    margin: NonNegative = 0.1              # relative margin around the mask's bounding box
     normalize: Literal["zscore", "minmax", "none"] = "zscore"
-    cache_dir: str = ".cache/medlib"       # preprocessed tensors, keyed by input file and these settings
+    cache_dir: Text = ".cache/medlib"      # preprocessed tensors, keyed by input file and these settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SCHEMA)
 class ModelConfig:
     """One model of the comparison."""
 
-    name: str = "resnet18"                 # registry name (medlib.learn.models.available_models())
-    label: str = ""                        # display name in the report; defaults to name
-    inputs: tuple[str, ...] = ()           # image columns fed to the model (empty = all image columns)
-    spatial_dims: int = 2                  # 2 for images, 3 for volumes
-    pretrained: bool = False               # ImageNet weights from the local torch hub cache (2D)
-    weights_path: str | None = None        # local weights file (e.g. MedicalNet 3D)
+    name: Text = "resnet18"                # registry name (medlib.learn.models.available_models())
+    label: Text = ""                       # display name in the report (unique across models); defaults to name
+    inputs: tuple[Text, ...] = ()          # image columns fed to the model (empty = all image columns)
+    spatial_dims: Int = 2                  # 2 for images, 3 for volumes
+    pretrained: Bool = False               # ImageNet weights from the local torch hub cache (2D)
+    weights_path: Text | None = None       # local weights file (e.g. MedicalNet 3D)
     multiview: Literal["shared", "separate"] = "separate"  # one backbone per view, or one shared
-    cam_layer: str | None = None           # layer name for Grad-CAM; None = the model's default
-    width: float = 1.0                     # channel-width multiplier (3D vgg16 only: 0.5 = 16 to 128 channels)
+    cam_layer: Text | None = None          # layer name for Grad-CAM; None = the model's default
+    width: Positive = 1.0                  # channel-width multiplier (3D vgg16 only: 0.5 = 16 to 128 channels)
 
     @property
     def display_name(self) -> str:
         return self.label or self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SCHEMA)
 class TrainConfig:
     """Optimisation. Defaults follow the ONFH study (Adam, lr 2e-3)."""
 
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 2e-3
+    epochs: Count = 30
+    batch_size: Count = 32
+    lr: Positive = 2e-3
     optimizer: Literal["adam", "adamw"] = "adam"
-    weight_decay: float = 0.0
+    weight_decay: NonNegative = 0.0
     scheduler: Literal["cosine", "none"] = "cosine"
     loss: Literal["ce", "focal", "ce+focal"] = "ce"
-    focal_gamma: float = 2.0
-    focal_alpha: float | None = None       # weight of the positive class in the focal loss
-    focal_weight: float = 1.0              # weight of the focal term in "ce+focal"
-    class_weights: bool = False            # inverse-frequency class weights for cross-entropy
-    patience: int = 10                     # early stopping on validation AUC
-    grad_clip: float | None = 1.0
-    augment: bool = True                   # random flips and small shifts on the training set
-    amp: bool = True                       # mixed precision on CUDA (ignored on CPU)
-    device: str = "auto"                   # "auto", "cpu", "cuda", "cuda:1"
-    seed: int = 0
-    threads: int | None = None             # torch CPU threads; None = torch's default
-    distributed: bool = False              # DistributedDataParallel under torchrun (one process per GPU; gloo on CPU)
+    focal_gamma: NonNegative = 2.0
+    focal_alpha: Fraction | None = None    # weight of the positive class in the focal loss
+    focal_weight: NonNegative = 1.0        # weight of the focal term in "ce+focal"
+    class_weights: Bool = False            # inverse-frequency class weights for cross-entropy
+    patience: Annotated[Int, Field(ge=0)] = 10  # early stopping on validation AUC (0 = none)
+    grad_clip: Positive | None = 1.0       # gradient-norm clipping; None = none
+    augment: Bool = True                   # random flips and small shifts on the training set
+    amp: Bool = True                       # mixed precision on CUDA (ignored on CPU)
+    device: Text = "auto"                  # "auto", "cpu", "cuda", "cuda:1"
+    seed: Int = 0
+    threads: Count | None = None           # torch CPU threads; None = torch's default
+    distributed: Bool = False              # DistributedDataParallel under torchrun (one process per GPU; gloo on CPU)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SCHEMA)
 class ThresholdConfig:
     """The operating threshold: chosen on validation data, then frozen for test and external sets."""
 
     method: Literal["youden", "sensitivity", "fixed"] = "youden"
-    target: float | None = None            # target sensitivity, or the fixed threshold
+    target: Num | None = None              # sensitivity: the target in (0, 1]; fixed: the threshold in [0, 1];
+                                           # youden: none
+
+    @model_validator(mode="after")
+    def _target_fits_method(self) -> ThresholdConfig:
+        t, method = self.target, self.method
+        if method == "youden" and t is not None:
+            raise config_problem("null for method 'youden' (the threshold maximises Youden's J)", key="target",
+                                 value=t)
+        if method == "sensitivity" and (t is None or not 0 < t <= 1):
+            raise config_problem("a number in (0, 1] (the target sensitivity) for method 'sensitivity'",
+                                 key="target", value=t)
+        if method == "fixed" and (t is None or not 0 <= t <= 1):
+            raise config_problem("a number in [0, 1] (the threshold) for method 'fixed'", key="target", value=t)
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SCHEMA)
 class ExplainConfig:
     """Grad-CAM panels."""
 
-    enabled: bool = True
-    n_cases: int = 4                       # cases per outcome group (TP, FP, TN, FN)
+    enabled: Bool = True
+    n_cases: Count = 4                     # cases per outcome group (TP, FP, TN, FN)
     target: Literal["predicted", "true", "positive"] = "positive"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SCHEMA)
 class RadiomicsConfig:
     """Radiomics, habitats and fusion (the ICH design)."""
 
-    enabled: bool = False
-    bin_width: float = 25.0                # fixed bin width in image units (HU for CT)
-    resample_mm: float | None = 1.0        # isotropic resampling before extraction
-    feature_classes: tuple[str, ...] = ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
-    habitats: int = 3                      # habitat subregions (0 = none)
-    deep_model: str = "resnet50"           # backbone for deep features on ROI slices
-    deep_offsets_mm: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
-    deep_window: tuple[float, float] = (40.0, 80.0)  # brain window (centre, width) in HU
-    deep_size: int = 64                    # slice crops resized to this before the backbone
-    workers: int = 1                       # processes for feature extraction and for fitting the feature models
+    enabled: Bool = False                  # true goes with design: features
+    bin_width: Positive = 25.0             # fixed bin width in image units (HU for CT)
+    resample_mm: Positive | None = 1.0     # isotropic resampling before extraction; None = none
+    feature_classes: tuple[Text, ...] = ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+    habitats: ZeroOrTwoPlus = 3            # habitat subregions (0 = none)
+    deep_model: Text = "resnet50"          # backbone for deep features on ROI slices
+    deep_offsets_mm: tuple[Num, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
+    deep_window: tuple[Num, Num] = (40.0, 80.0)  # brain window (centre, width) in HU
+    deep_size: Annotated[Int, Field(ge=8)] = 64  # slice crops resized to this before the backbone
+    workers: Count = 1                     # processes for feature extraction and for fitting the feature models
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SCHEMA)
+class ReferenceSection:
+    """Published results to compare with; the report's comparison section appears only when given."""
+
+    source: Annotated[Line, Field(description="the publication the results come from, e.g. 'Author et al., "
+                                              "Journal 2024'")]
+    results: Annotated[dict[Annotated[Text, AfterValidator(_reference_key)], Fraction], Field(
+        min_length=1, description="published numbers keyed '<model label>.<metric>' or "
+                                  "'<model label>.<set>_<metric>', e.g. ResNet18.accuracy: 0.919")]
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class StudySection:
+    """What the study is about, in the words the report uses. Required; no defaults."""
+
+    name: Annotated[Name, Field(description="the study's short id; run folders are runs/<name>/")]
+    title: Annotated[Line, Field(description="the report's title")]
+    question: Annotated[Line, Field(description="the clinical question, one sentence")]
+    population: Annotated[Line, Field(description="who is included, one sentence")]
+    unit: Annotated[Line, Field(description="what one case of the manifest is, a singular noun such as infant, "
+                                            "hip, patient or image")]
+    positive: Annotated[Line, Field(description="what the positive label means, e.g. 'needed surgery'")]
+    negative: Annotated[Line, Field(description="what the negative label means")]
+    inputs: dict[Text, Line] = field(default_factory=dict)  # image column -> what it shows, e.g.
+                                           # {xray: "one bedside AP abdominal radiograph (DICOM)"}
+    background: Paragraph | None = None    # the design this study follows (may name a paper)
+    reference: ReferenceSection | None = None  # published results to compare with
+
+
+@dataclass(frozen=True, config=_SCHEMA)
 class StudyConfig:
-    """One study: cohort, split, preprocessing, models, training, thresholds, explanation, reporting."""
+    """One study: what it is about, cohort, split, preprocessing, models, training, thresholds, explanation."""
 
-    study: str = ""                        # short name: nec, onfh, ich, glioma, medmnist
-    title: str = ""                        # report title
+    study: StudySection                    # required: see the module docstring
+    design: Literal["classifier", "features"] = "classifier"  # CNNs on the images, or radiomics + fusion
     cohort: CohortConfig = field(default_factory=CohortConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
@@ -154,82 +324,32 @@ class StudyConfig:
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     radiomics: RadiomicsConfig = field(default_factory=RadiomicsConfig)
-    runs_dir: str = "runs"                 # run folders: runs/<study>/<run-id>/
-    reference: dict[str, float] = field(default_factory=dict)  # seed paper's headline numbers
+    runs_dir: Text = "runs"                # run folders: runs/<study.name>/<run-id>/
+
+    @model_validator(mode="after")
+    def _sections_agree(self) -> StudyConfig:
+        if self.design == "features" and not self.radiomics.enabled:
+            raise config_problem("true for design 'features' (radiomics, deep features and their fusion)",
+                                 key="radiomics.enabled", value=False)
+        if self.radiomics.enabled and self.design != "features":
+            raise config_problem("'features' when radiomics.enabled is true", key="design", value=self.design)
+        seen: dict[str, int] = {}
+        for i, m in enumerate(self.models):
+            if m.display_name in seen:
+                raise config_problem(f"a display name unique across models (models[{seen[m.display_name]}] has "
+                                     f"it too)", key=f"models[{i}].label", value=m.display_name)
+            seen[m.display_name] = i
+        unknown = [k for k in self.study.inputs if k not in self.cohort.image_columns]
+        if unknown:
+            raise config_problem(f"keys among cohort.image_columns {list(self.cohort.image_columns)}",
+                                 key="study.inputs", value=unknown)
+        return self
 
 
-class ConfigError(ValueError):
-    """A params file or override that does not match the schema."""
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` and convert lists to tuples and dicts to dataclasses."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
-        return value
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} keys, got {value!r}")
-        return _build(tp, value, prefix=f"{key}.")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{key}: expected a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return str(value)
-    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")
-
-
-def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"Unknown config key {prefix}{unknown[0]!s}. Allowed keys under "
-                          f"{prefix.rstrip('.') or 'the top level'}: {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
-    return cls(**kwargs)
+#: Extra words for keys of the old schema (before the study: section).
+_MOVED = {"title": "moved to study.title",
+          "reference": "moved to study.reference.results, with study.reference.source naming the publication",
+          "study": "the short name moved to study.name"}
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -243,7 +363,11 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def parse_overrides(overrides: typing.Iterable[str]) -> dict[str, Any]:
-    """Parse ``key.sub=value`` strings; values are YAML scalars or flow lists (``[64, 64]``)."""
+    """Parse ``key.sub=value`` strings; values are YAML scalars or flow lists (``[64, 64]``).
+
+    Raises:
+        ConfigError: an item without ``=``, or a value that is not plain YAML (a tag such as ``!!python/...``).
+    """
     data: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:
@@ -258,23 +382,29 @@ def parse_overrides(overrides: typing.Iterable[str]) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` merged over ``base``, section by section (neither is changed)."""
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+        out[k] = merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
     return out
+
+
 
 
 def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> StudyConfig:
     """Validate a plain mapping (as read from YAML) into a ``StudyConfig``.
 
     Raises:
-        ConfigError: naming the source, the key and what was expected.
+        ConfigError: one line per problem (the first few), each naming the source, the key, the value and
+            what was expected.
     """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of config keys at the top level")
     try:
-        return _build(StudyConfig, data)
-    except ConfigError as err:
-        raise ConfigError(f"{source}: {err}") from None
+        return TypeAdapter(StudyConfig).validate_python(dict(data))
+    except ValidationError as err:
+        raise_config_error(err, StudyConfig, source, hints=_MOVED)
 
 
 def load_config(path: str | Path, overrides: typing.Iterable[str] | Mapping[str, Any] = ()) -> StudyConfig:
@@ -286,7 +416,7 @@ def load_config(path: str | Path, overrides: typing.Iterable[str] | Mapping[str,
 
     Raises:
         FileNotFoundError: the params file does not exist.
-        ConfigError: unknown key, wrong type, or malformed YAML, naming the file.
+        ConfigError: unknown or missing key, wrong type, value out of range, or malformed YAML, naming the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -298,7 +428,7 @@ def load_config(path: str | Path, overrides: typing.Iterable[str] | Mapping[str,
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
     extra = overrides if isinstance(overrides, Mapping) else parse_overrides(overrides)
-    return config_from_dict(_merge(data, extra), source=str(path))
+    return config_from_dict(merge(data, extra), source=str(path))
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
