@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.medlib-installed
 
 setup: $(STAMP)
 
-# One pip command for everything: torch and torchvision must be pinned in the same command as grad-cam.
-$(STAMP): requirements.txt pyproject.toml
+# One pip command for everything, from pyproject.toml (torch and torchvision pinned there, in the same
+# resolution as grad-cam).
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt -e .
+	$(PY) -m pip install --quiet -e ".[test]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (medlib)" > /dev/null
 	touch $(STAMP)
 

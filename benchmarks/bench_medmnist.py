@@ -3,7 +3,7 @@
 Run by hand (not a test; minutes on a CPU): ``.venv/bin/python benchmarks/bench_medmnist.py`` (or
 ``--only pneumoniamnist``). ``run()`` returns the rows as dictionaries so ``medlib bench`` can collect them.
 
-Each run is the study notebook ``notebooks/medmnist.ipynb`` executed by ``medlib.cli.runner.run_study`` with the
+Each run is the study notebook ``notebooks/study.ipynb`` executed by ``medlib.cli.runner.run_study`` with the
 params file of the data set: PneumoniaMNIST (2D chest X-ray, 28 x 28, ResNet-18) and AdrenalMNIST3D (3D CT,
 28^3, ResNet-18 3D), on ``../shared/reference/medmnist``, with the MedMNIST protocol: the official split, the
 epoch kept by the best validation AUC, accuracy at the fixed threshold 0.5 on the test set. The executed
@@ -11,7 +11,7 @@ notebooks go to ``benchmarks/results/medmnist/`` (not committed) and the run fol
 
 Printed per data set: test AUC with its DeLong 95% CI and test accuracy with its Wilson 95% CI, read from the
 run's ``metrics.json``; the published MedMNIST v2 values (Yang et al., Scientific Data 2023, Tables 3 and 4)
-from the params file's ``reference``; the ratio ours / published; and the run's wall time and device.
+from the params file's ``study.reference``; the ratio ours / published; and the run's wall time and device.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def run_dataset(name: str, params: str) -> list[dict[str, Any]]:
     """Run one data set's study and compare its test AUC and accuracy with the published values."""
     cfg = load_config(PROJECT_ROOT / params)
     run_id = f"bench-{name}"
-    run_dir = PROJECT_ROOT / cfg.runs_dir / cfg.study / run_id
+    run_dir = PROJECT_ROOT / cfg.runs_dir / cfg.study.name / run_id
     if run_dir.exists():
         raise FileExistsError(f"{run_dir} exists from an earlier benchmark; remove it to measure again")
     result = run_study("medmnist", params=params, run_id=run_id, reports_dir=RESULTS / name)
@@ -49,7 +49,7 @@ def run_dataset(name: str, params: str) -> list[dict[str, Any]]:
     for model in (m.display_name for m in cfg.models):
         for metric in ("auc", "accuracy"):
             ours = _test_metric(metrics, model, metric)
-            published = cfg.reference.get(f"{model}.{metric}")
+            published = cfg.study.reference.results.get(f"{model}.{metric}")
             rows.append({"benchmark": f"{name} {model} test {metric}", "value": round(ours["value"], 3),
                          "ci95": f"{ours['lo']:.3f}-{ours['hi']:.3f}", "method": ours["method"],
                          "published": published, "n": ours["n"],

@@ -104,12 +104,21 @@ class SplitRecord:
 
 @dataclass(frozen=True)
 class FrozenThreshold:
-    """A model's operating threshold, chosen on ``chosen_on`` and frozen before any other set is scored."""
+    """A model's operating threshold, chosen on ``chosen_on`` and frozen before any other set is scored.
+
+    Attributes:
+        value: scores >= value are called positive.
+        method: ``youden``, ``sensitivity`` or ``fixed`` (``medlib.stats.choose_threshold``).
+        target: the target sensitivity, or the fixed value; None for Youden.
+        chosen_on: the set it was chosen on.
+        description: one sentence saying how it was chosen.
+    """
 
     value: float
     method: str
     target: float | None = None
     chosen_on: str = "val"
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,8 @@ class RunMetrics:
 
     def to_json(self) -> dict[str, Any]:
         return {"thresholds": {m: {"value": _num(t.value), "method": t.method, "target": t.target,
-                                   "chosen_on": t.chosen_on} for m, t in self.thresholds.items()},
+                                   "chosen_on": t.chosen_on, "description": t.description}
+                               for m, t in self.thresholds.items()},
                 "performance": [dict(r) for r in self.performance], "level": self.level}
 
     @classmethod
@@ -140,8 +150,10 @@ class RunMetrics:
         for model, t in data["thresholds"].items():
             if not isinstance(t, Mapping) or "value" not in t:
                 raise ValueError(f"metrics.json: threshold of model {model!r} has no 'value'")
-            thresholds[str(model)] = FrozenThreshold(value=float(t["value"]), method=str(t.get("method", "")),
-                                                     target=t.get("target"), chosen_on=str(t.get("chosen_on", "val")))
+            value = float("nan") if t["value"] is None else float(t["value"])
+            thresholds[str(model)] = FrozenThreshold(value=value, method=str(t.get("method", "")),
+                                                     target=t.get("target"), chosen_on=str(t.get("chosen_on", "val")),
+                                                     description=str(t.get("description", "")))
         return cls(thresholds=thresholds, performance=tuple(data.get("performance", ())),
                    level=float(data.get("level", 0.95)))
 

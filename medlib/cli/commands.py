@@ -149,9 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("run", help="execute a study notebook with papermill into reports/")
-    p.add_argument("study")
-    p.add_argument("-f", "--params", help="params file (default params/STUDY.yaml)")
+    p = sub.add_parser("run", help="execute the study notebook with papermill into reports/<params name>.ipynb")
+    p.add_argument("study", nargs="?", help="a built-in study (params/STUDY.yaml); optional with -f")
+    p.add_argument("-f", "--params", help="params file (default params/STUDY.yaml); the report is named after it")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--run-id")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoints")
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run a grid of configurations on Dask and aggregate them")
     p.add_argument("study")
-    p.add_argument("--grid", required=True, help="grid YAML (see medlib/sweep.py)")
+    p.add_argument("--grid", required=True, help="grid YAML (see medlib/cli/sweep.py)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
     p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
     p.add_argument("--out", default="sweeps")

@@ -27,6 +27,8 @@ from typing import Mapping, Sequence
 import torch.distributed as dist
 
 from medlib.learn.ddp import barrier, cleanup, from_main, init_from_env, is_initialized, is_main
+from medlib.pipelines.classifier import device_name, load_tensors, model_inputs, train_models
+from medlib.pipelines.prepare import load_study, prepare
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def _open_run(cfg, run_dir: str | None, *, resume: bool):
             raise ValueError("--resume needs --run-dir: the run folder whose checkpoints to continue from")
         return open_run(run_dir)
     if not run_dir:
-        return new_run(cfg.study, runs_dir=cfg.runs_dir)
+        return new_run(cfg.study.name, runs_dir=cfg.runs_dir)
     path = Path(run_dir)
     if path.exists():
         raise FileExistsError(f"run folder {path} exists: pass --resume to continue it, or choose a new --run-dir")
@@ -55,14 +57,13 @@ def _open_run(cfg, run_dir: str | None, *, resume: bool):
 
 
 def _prepare_on_main(cfg, run):
-    """Rank 0: the cohort and split (as ``medlib.pipelines.study.prepare``), config and split written, images cached."""
-    from medlib.pipelines import study
-
-    prepared = study.prepare(cfg)
+    """Rank 0: the cohort and split (as ``medlib.pipelines.prepare.prepare``), config and split written, images
+    cached."""
+    prepared = prepare(cfg)
     run.write_config(cfg)
-    run.write_split(prepared.split)
-    for columns in dict.fromkeys(tuple(study.model_inputs(cfg, m)) for m in cfg.models):
-        study.load_tensors(cfg, prepared, columns)  # fills the preprocessing cache before other ranks read it
+    run.write_split(prepared.split.table)
+    for columns in dict.fromkeys(tuple(model_inputs(cfg, m)) for m in cfg.models):
+        load_tensors(cfg, prepared, columns)  # fills the preprocessing cache before other ranks read it
     paths = {m.display_name: str(run.checkpoint_dir(m.display_name)) for m in cfg.models}
     return prepared, paths
 
@@ -71,8 +72,8 @@ def train_study(cfg, *, run_dir: str | None = None, resume: bool = False, progre
     """Train every configured CNN of a study with DDP; every rank of the process group calls this.
 
     Rank 0 creates (or, with ``resume``, reopens) the run folder, prepares the cohort and split exactly as
-    ``medlib.pipelines.study.prepare`` does and sends them to the other ranks; then every rank runs
-    ``medlib.pipelines.study.train_models`` (``cfg.train.distributed`` must be on) and rank 0 writes ``predictions.csv``
+    ``medlib.pipelines.prepare.prepare`` does and sends them to the other ranks; then every rank runs
+    ``medlib.pipelines.classifier.train_models`` (``cfg.train.distributed`` must be on) and rank 0 writes ``predictions.csv``
     and ``provenance.json``. Other ranks write nothing.
 
     Args:
@@ -88,7 +89,6 @@ def train_study(cfg, *, run_dir: str | None = None, resume: bool = False, progre
         ValueError: ``cfg.train.distributed`` is off, or ``resume`` without ``run_dir``.
         FileExistsError: a new run's folder exists. FileNotFoundError: a resumed run's folder does not.
     """
-    from medlib.pipelines import study
     from medlib.runs.folder import collect_provenance
 
     if not cfg.train.distributed:
@@ -102,7 +102,7 @@ def train_study(cfg, *, run_dir: str | None = None, resume: bool = False, progre
         return (run.path, *_prepare_on_main(cfg, run))
 
     path, prepared, paths = from_main(setup)
-    results = study.train_models(cfg, prepared, run if is_main() else _CheckpointPaths(paths), resume=resume,
+    results = train_models(cfg, prepared, run if is_main() else _CheckpointPaths(paths), resume=resume,
                                  progress=progress)
     if is_main():
         run.write_predictions(results.predictions)
@@ -111,8 +111,8 @@ def train_study(cfg, *, run_dir: str | None = None, resume: bool = False, progre
                      "total": time.perf_counter() - started}
         run.write_provenance(collect_provenance(
             seeds={"split": cfg.split.seed, "train": cfg.train.seed}, cohort_hash=prepared.cohort.hash,
-            split_hash=prepared.split_hash, durations=durations,
-            device=f"{world} processes (DDP): {study.device_name(cfg)}"))
+            split_hash=prepared.split.hash, durations=durations,
+            device=f"{world} processes (DDP): {device_name(cfg)}"))
     barrier()
     return Path(path)
 
@@ -133,18 +133,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``torchrun -m medlib.pipelines.torchrun`` entry point; returns the exit status (0)."""
-    from medlib.pipelines import study
     from medlib.learn.train import resolve_device
 
     args = _parser().parse_args(argv)
-    cfg = study.load_study(args.params, [*args.param, "train.distributed=true"])
+    cfg = load_study(args.params, [*args.param, "train.distributed=true"])
     cpu = resolve_device(cfg.train.device).type == "cpu"
     info = init_from_env(backend="gloo" if cpu else None)
     try:
         path = train_study(cfg, run_dir=args.run_dir, resume=args.resume,
                            progress=False if args.no_progress else None)
         if info.rank == 0:
-            print(f"{cfg.study}: {len(cfg.models)} model(s) trained on {info.world_size} processes "
+            print(f"{cfg.study.name}: {len(cfg.models)} model(s) trained on {info.world_size} processes "
                   f"({info.backend}) into {path}", flush=True)
     finally:
         cleanup()

@@ -79,7 +79,7 @@ class Workspace:
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
-        path = self.root / "params.yaml"
+        path = self.root / f"{self.study}.yaml"  # the report is named after the params file
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
@@ -110,13 +110,13 @@ def _cohort(ws: Workspace, params: Path):
 
 
 def _prepare(params: Path):
-    from medlib.pipelines.study import load_study, prepare
+    from medlib.pipelines.prepare import load_study, prepare
 
     return lambda: prepare(load_study(params))
 
 
 def _load(params: Path, overrides=()):
-    from medlib.pipelines.study import load_study
+    from medlib.pipelines.prepare import load_study
 
     return lambda: load_study(params, list(overrides))
 
@@ -270,13 +270,13 @@ def ich_missing_mask(ws):
 def params_unknown_key(ws):
     p = ws.params(train={"epochs": 2, "learning_rate": 0.1})
     return ws.case("params file with an unknown key", "preflight", _load(p), ValueError,
-                   r"params\.yaml: Unknown config key train\.learning_rate\. Allowed keys under train", ws.run_argv(p))
+                   r"nec\.yaml: Unknown config key train\.learning_rate\. Allowed keys under train", ws.run_argv(p))
 
 
 def params_wrong_type(ws):
     p = ws.params(train={"epochs": "ten"})
     return ws.case("params file with a wrong type", "preflight", _load(p), ValueError,
-                   r"params\.yaml: train\.epochs: expected an integer, got 'ten'", ws.run_argv(p))
+                   r"nec\.yaml: train\.epochs: expected an integer, got 'ten'", ws.run_argv(p))
 
 
 def params_bad_literal(ws):
@@ -316,20 +316,20 @@ def params_missing(ws):
 
 
 def params_study_mismatch(ws):
-    p = ws.params(study="onfh")
+    p = ws.params(study={"name": "onfh"})
     from medlib.cli.runner import run_study
 
     return ws.case("params file of another study", "preflight",
                    lambda: run_study("nec", params=p, reports_dir=ws.root / "reports"), ValueError,
-                   r"params\.yaml: study: expected 'nec' for the nec notebook, got 'onfh'", ws.run_argv(p))
+                   r"nec\.yaml: study\.name: expected 'nec', got 'onfh'", ws.run_argv(p))
 
 
 def override_yaml_tag(ws):
     marker = ws.root / "PWNED"
     p = ws.params()
-    item = f"title=!!python/object/apply:os.system ['touch {marker}']"
+    item = f"study.title=!!python/object/apply:os.system ['touch {marker}']"
     return ws.case("override with a YAML tag that would run code", "preflight", _load(p, [item]), ValueError,
-                   r"override .title=!!python/object/apply:os\.system.*not a YAML scalar",
+                   r"override .study\.title=!!python/object/apply:os\.system.*not a YAML scalar",
                    ws.run_argv(p, "-p", item))
 
 
@@ -428,9 +428,9 @@ def unknown_study(ws):
     from medlib.cli.runner import run_study
 
     argv = ["run", "necrosis", "-f", str(p), "--reports", str(ws.root / "reports")]
-    return Case("unknown study name", "preflight",
-                lambda: run_study("necrosis", params=p, reports_dir=ws.root / "reports"), KeyError,
-                r"Unknown study 'necrosis'\. Available: \[.*'nec'", argv, ws.root / "runs", ws.root / "reports")
+    return Case("study name that does not match the params file", "preflight",
+                lambda: run_study("necrosis", params=p, reports_dir=ws.root / "reports"), ValueError,
+                r"study\.name: expected 'necrosis', got 'nec'", argv, ws.root / "runs", ws.root / "reports")
 
 
 def synth_unknown_study(ws):

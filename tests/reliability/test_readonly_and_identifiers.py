@@ -63,7 +63,7 @@ def test_readonly_copy_is_never_written_either(ich_run, tmp_path):
         path.chmod(path.stat().st_mode & ~0o222)
     before = snapshot(copy)
     from medlib.config import load_config
-    from medlib.pipelines.study import prepare
+    from medlib.pipelines.prepare import prepare
     from tests.reliability.corpus import SMOKE
 
     cfg = load_config(SMOKE / "ich.yaml", [f"cohort.manifest={copy / 'manifest.csv'}"])

@@ -53,7 +53,7 @@ def write_params(root: Path, manifest: Path) -> Path:
     data["models"] = [{"name": "resnet18", "label": MODEL}]
     data["train"] = {**data["train"], "epochs": EPOCHS, "threads": 1, "patience": 0}
     data["runs_dir"] = str(root / "runs")
-    path = root / "params.yaml"
+    path = root / "nec.yaml"  # the report is named after the params file
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 

@@ -126,9 +126,9 @@ def test_injected_parameters_stay_strings(title, tmp_path, monkeypatch):
 
     from medlib.config import parse_overrides
 
-    overrides = [f"title={title}", "train.epochs=1"]
+    overrides = [f"study.title={title}", "train.epochs=1"]
     parse_overrides(overrides)  # a valid override: it reaches the notebook
-    nb = parameterize_notebook(load_notebook_node(str(PROJECT_ROOT / "notebooks/nec.ipynb")),
+    nb = parameterize_notebook(load_notebook_node(str(PROJECT_ROOT / "notebooks/study.ipynb")),
                                {"config_path": "params/nec.yaml", "overrides": overrides, "run_id": "r",
                                 "resume": ""})
     injected = next(c for c in nb.cells if "injected-parameters" in c.get("metadata", {}).get("tags", []))

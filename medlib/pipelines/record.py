@@ -1,0 +1,223 @@
+"""The run record: what a run decided (thresholds frozen on validation), what it measured, and what its report
+contains, as plain data that the report's checklist, the viewer and the manuscript read.
+
+- ``freeze_thresholds``: each model's threshold, chosen on the validation set only, before any other set is
+  scored (``medlib.stats.choose_threshold``).
+- ``save_metrics``: ``metrics.json`` (``medlib.schema.RunMetrics``).
+- ``report_sections``: the labels of the tables and figures this run's report holds, decided once from the
+  config and the data; the notebook shows exactly these, and the checklist points only at these.
+- ``run_summary``: everything the checklists need to know about the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+
+from medlib.config import StudyConfig
+from medlib.pipelines.prepare import Prepared
+from medlib.schema import FrozenThreshold, RunMetrics, check_predictions
+
+#: Every table and figure a study report can hold, in report order, with what it shows.
+SECTIONS = {
+    "tbl-cohort": "cases, patients and outcomes per set",
+    "tbl-table1-set": "baseline characteristics by set",
+    "tbl-table1-outcome": "baseline characteristics by outcome",
+    "fig-examples": "example images of each class",
+    "fig-habitats": "habitat subregions of one case",
+    "tbl-features": "feature sets and their sizes",
+    "fig-learning": "training curves",
+    "tbl-selected": "features selected by LASSO",
+    "tbl-performance": "performance with 95% confidence intervals",
+    "fig-roc": "ROC curves",
+    "tbl-delong": "paired DeLong tests between models",
+    "fig-calibration": "calibration curves",
+    "tbl-calibration": "calibration intercept, slope and Brier score",
+    "fig-dca": "decision curves",
+    "fig-confusion": "confusion matrices",
+    "fig-typical-case": "all cases of one patient with predictions",
+    "fig-cam": "Grad-CAM maps of test cases",
+    "tbl-cam-sanity": "Grad-CAM randomisation sanity check",
+    "tbl-reference": "comparison with the published results",
+    "tbl-claim": "CLAIM 2024 checklist",
+    "tbl-provenance": "provenance",
+}
+
+
+def freeze_thresholds(predictions: pd.DataFrame, threshold: Any, *, on_set: str = "val"
+                      ) -> dict[str, FrozenThreshold]:
+    """Choose each model's operating threshold on ``on_set`` (validation), to be frozen for every other set.
+
+    Args:
+        predictions: the predictions table.
+        threshold: ``StudyConfig.threshold`` (``method``: youden, sensitivity or fixed; ``target``), or a mapping
+            with those keys.
+        on_set: the set the thresholds are chosen on.
+
+    Returns:
+        model → :class:`~medlib.schema.FrozenThreshold` (``medlib.stats.choose_threshold``), in the order the
+        models appear. A Youden or sensitivity threshold is NaN (with ``UndefinedMetricWarning``) when that set
+        holds one class only.
+
+    Raises:
+        ValueError: missing columns, or a model without rows in ``on_set`` (named, with the sets it has).
+        TypeError: ``threshold`` is neither a ``ThresholdConfig`` nor a mapping.
+    """
+    from medlib.stats import choose_threshold
+
+    check_predictions(predictions)
+    method, target = _threshold_settings(threshold)
+    out = {}
+    for model in pd.unique(predictions["model"]):
+        rows = predictions[(predictions["model"] == model) & (predictions["set"] == on_set)]
+        if rows.empty:
+            has = sorted(map(str, pd.unique(predictions.loc[predictions["model"] == model, "set"])))
+            raise ValueError(f"model {model!r} has no rows in set {on_set!r}, so no threshold can be chosen on "
+                             f"it; its sets: {has}")
+        t = choose_threshold(rows["y_true"].to_numpy(), rows["score"].to_numpy(dtype=float), method=method,
+                             target=target)
+        out[str(model)] = FrozenThreshold(value=t.value, method=t.method, target=t.target, chosen_on=on_set,
+                                          description=t.description)
+    return out
+
+
+def _threshold_settings(threshold: Any) -> tuple[str, float | None]:
+    if isinstance(threshold, Mapping):
+        return str(threshold.get("method", "youden")), threshold.get("target")
+    if hasattr(threshold, "method"):
+        return str(threshold.method), getattr(threshold, "target", None)
+    raise TypeError("threshold must be a ThresholdConfig or a mapping with 'method' and 'target'; "
+                    f"got {type(threshold).__name__}")
+
+
+def save_metrics(run, thresholds: Mapping[str, FrozenThreshold], values: pd.DataFrame, *,
+                 level: float = 0.95) -> RunMetrics:
+    """Write ``metrics.json``: the frozen thresholds and the performance values (``performance_values``)."""
+    metrics = RunMetrics(thresholds=dict(thresholds), performance=tuple(values.to_dict("records")), level=level)
+    run.write_metrics(metrics.to_json())
+    return metrics
+
+
+def performance_sets(cfg: StudyConfig, prepared: Prepared) -> tuple[str, ...]:
+    """The sets of the performance table: validation, test and external where present; the feature design
+    also shows the training set (as its published design does)."""
+    from medlib.pipelines.prepare import eval_sets
+
+    return ("train", *eval_sets(prepared)) if cfg.design == "features" else eval_sets(prepared)
+
+
+def durations(results: Any, started: float) -> dict[str, float]:
+    """Seconds per step of the run (training per model, or feature extraction and fitting) and in total."""
+    import time
+
+    if cfg_design(results) == "features":
+        steps = {**(results.features.seconds if results.features is not None else {}), **results.seconds}
+    else:
+        steps = {f"train {m}": s for m, s in results.seconds.items()}
+    return {**steps, "total": time.perf_counter() - started}
+
+
+def cfg_design(results: Any) -> str:
+    """``features`` for feature-design results, ``classifier`` for trained CNNs."""
+    return "features" if hasattr(results, "selected") else "classifier"
+
+
+def report_sections(cfg: StudyConfig, prepared: Prepared) -> list[str]:
+    """The labels of the tables and figures this run's report holds (see :data:`SECTIONS`), in report order.
+
+    Decided from the config and the data alone, before anything is trained: Table 1 only with covariates,
+    DeLong tests only with two or more models, Grad-CAM only for CNNs with ``explain.enabled``, the typical-case
+    figure only when a patient has several cases in the primary set, the comparison with published results only
+    when ``study.reference`` gives them.
+    """
+    from medlib.pipelines.prepare import primary_set
+
+    features = cfg.design == "features"
+    n_models = (len(_feature_models(cfg)) if features else len(cfg.models))
+    primary = prepared.table[prepared.table["set"] == primary_set(prepared)]
+    present = {
+        "tbl-table1-set": bool(cfg.cohort.covariates), "tbl-table1-outcome": bool(cfg.cohort.covariates),
+        "fig-habitats": features and cfg.radiomics.habitats > 0, "tbl-features": features,
+        "tbl-selected": features, "fig-learning": not features, "tbl-delong": n_models > 1,
+        "fig-typical-case": not features and bool(primary.groupby("patient_id").size().max() > 1),
+        "fig-cam": not features and cfg.explain.enabled, "tbl-cam-sanity": not features and cfg.explain.enabled,
+        "tbl-reference": cfg.study.reference is not None,
+    }
+    return [label for label in SECTIONS if present.get(label, True)]
+
+
+def _feature_models(cfg: StudyConfig) -> list[str]:
+    return ["Radiomics", "Deep", "Fused"] + [f"Habitat {h}" for h in range(1, cfg.radiomics.habitats + 1)]
+
+
+def run_summary(cfg: StudyConfig, prepared: Prepared, results: Any, thresholds: Mapping[str, FrozenThreshold],
+                provenance: Mapping[str, Any], sections: list[str]) -> dict[str, Any]:
+    """What the reporting checklists need to know about this run, as plain data.
+
+    Args:
+        results: ``DeepResults`` (classifier design) or ``FeatureResults`` (feature design).
+        sections: :func:`report_sections`.
+    """
+    split = prepared.split.table
+    sets = split.groupby("set").agg(cases=("case_id", "size"), patients=("patient_id", "nunique"),
+                                    positives=("y", "sum"))
+    study = cfg.study
+    summary = {
+        "study": study.name, "title": study.title, "question": study.question, "population": study.population,
+        "unit": study.unit, "design": cfg.design, "manifest": _file_name(cfg.cohort.manifest),
+        "image_columns": list(cfg.cohort.image_columns), "positive": cfg.cohort.positive,
+        "negative": cfg.cohort.negative, "positive_meaning": study.positive, "negative_meaning": study.negative,
+        "n_cases": len(prepared.table), "n_patients": int(prepared.table["patient_id"].nunique()),
+        "partitions": sets.reset_index().to_dict("records"), "split": prepared.split.how,
+        "split_hash": prepared.split.hash,
+        "preprocessing": dict(size=list(cfg.image.size), window=cfg.image.window, normalize=cfg.image.normalize),
+        "thresholds": {m: {"value": t.value, "method": t.method, "chosen_on": t.chosen_on}
+                       for m, t in thresholds.items()},
+        "threshold_method": cfg.threshold.method,
+        "provenance": dict(provenance), "sections": list(sections),
+    }
+    if cfg.design == "features":
+        summary.update(_feature_summary(cfg, results))
+    else:
+        summary.update(_classifier_summary(cfg, results))
+    return summary
+
+
+def _classifier_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
+    from medlib.pipelines.classifier import model_inputs
+
+    t = cfg.train
+    return {
+        "models": [{"name": m.name, "label": m.display_name, "parameters": results.parameters.get(m.display_name),
+                    "pretrained": m.pretrained, "weights_path": m.weights_path, "inputs": list(model_inputs(cfg, m))}
+                   for m in cfg.models],
+        "training": {"optimizer": t.optimizer, "lr": t.lr, "epochs": t.epochs, "batch_size": t.batch_size,
+                     "loss": t.loss, "patience": t.patience, "augment": t.augment, "seed": t.seed},
+        "explainability": ("Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check"
+                           if cfg.explain.enabled else None),
+    }
+
+
+def _feature_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
+    rc = cfg.radiomics
+    return {
+        "preprocessing": dict(bin_width=rc.bin_width, resample_mm=rc.resample_mm, deep_window=list(rc.deep_window),
+                              deep_size=rc.deep_size),
+        "models": [{"name": "LASSO (L1 logistic, CV) + SVM", "label": name, "parameters": int(len(table)),
+                    "inputs": [name]} for name, table in results.selected.items()],
+        "not_applicable": {"initialisation": "LASSO and SVM are fitted to the features; no weights are initialised",
+                           "selection": "no epochs; the LASSO penalty is chosen by cross-validated AUC on the "
+                                        "training set"},
+        "training": {"optimizer": "liblinear (LASSO) / libsvm (SVM)", "seed": cfg.train.seed,
+                     "feature_classes": list(rc.feature_classes), "habitats": rc.habitats},
+        "explainability": "selected features with LASSO coefficients; habitat subregion maps",
+    }
+
+
+def _file_name(path: str) -> str:
+    """A manifest's file and folder name, never the user's absolute path."""
+    from pathlib import Path
+
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
