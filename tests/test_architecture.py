@@ -187,3 +187,10 @@ def test_public_api_names_resolve(name):
     import medlib
 
     assert getattr(medlib, name) is not None and name in dir(medlib)
+
+
+def test_no_values_travel_in_dataframe_attrs():
+    """Records are typed (medlib.schema, pipeline dataclasses); pandas' attrs are lost on most operations."""
+    pattern = re.compile(r"\.attrs\b")
+    offenders = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py") if pattern.search(p.read_text())]
+    assert offenders == []

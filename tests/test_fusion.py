@@ -148,8 +148,8 @@ def test_fit_study_models_predicts_every_set(problem, study):
     assert (merged["set_x"] == merged["set_y"]).all() and (merged["patient_id_x"] == merged["patient_id_y"]).all()
     assert (predictions["y_true"].to_numpy() == y.loc[predictions["case_id"]].to_numpy()).all()
     assert set(selected) == set(tables)
-    assert any(f.startswith("rad_") for f in selected["Fused"]["feature"])
-    assert selected["Fused"].attrs["dropped"] == [] and selected["Fused"].attrs["C"] > 0
+    assert any(f.startswith("rad_") for f in selected["Fused"].selected["feature"])
+    assert selected["Fused"].dropped.empty and selected["Fused"].C > 0
 
 
 def test_fit_study_models_ignores_non_training_rows(problem, study):
@@ -169,7 +169,7 @@ def test_fit_study_models_ignores_non_training_rows(problem, study):
     train = predictions["set"] == "train"
     np.testing.assert_array_equal(again.loc[train, "score"], predictions.loc[train, "score"])
     for name in tables:
-        pd.testing.assert_frame_equal(selected_again[name], selected[name])
+        pd.testing.assert_frame_equal(selected_again[name].selected, selected[name].selected)
 
 
 def test_fit_study_models_in_parallel_equals_serial(study, problem):
@@ -178,8 +178,9 @@ def test_fit_study_models_in_parallel_equals_serial(study, problem):
     again, selected_again = fit_study_models(tables, y, split, seed=0, n_jobs=2)
     pd.testing.assert_frame_equal(again, predictions)
     for name in tables:
-        pd.testing.assert_frame_equal(selected_again[name], selected[name])
-        assert selected_again[name].attrs == selected[name].attrs
+        pd.testing.assert_frame_equal(selected_again[name].selected, selected[name].selected)
+        pd.testing.assert_frame_equal(selected_again[name].dropped, selected[name].dropped)
+        assert selected_again[name].C == selected[name].C
 
 
 def test_fit_study_models_raises_each_fit_warning_once_with_the_model_name(study, problem, monkeypatch):
@@ -208,7 +209,8 @@ def test_fit_study_models_reports_dropped_and_missing_cases(problem):
     X, y, split = problem
     table = X[["f0", "f1"]].assign(const=1.0)
     _, selected = fit_study_models({"R": table}, y, split, seed=0)
-    assert selected["R"].attrs["dropped"] == [{"feature": "const", "reason": "zero variance in the training set"}]
+    assert selected["R"].dropped.to_dict("records") == [{"feature": "const",
+                                                         "reason": "zero variance in the training set"}]
     with pytest.raises(ValueError, match="lacks 1 case"):
         fit_study_models({"R": table.iloc[1:]}, y, split, seed=0)
     with pytest.raises(ValueError, match="unknown set name"):

@@ -202,7 +202,7 @@ def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.
         fold: the test fold, ``0 <= fold < folds``.
 
     Returns:
-        DataFrame with case_id, patient_id (the group), y, set; ``split.attrs["hash"]`` is its content hash.
+        DataFrame with case_id, patient_id (the group), y, set (its content hash: :func:`split_hash`).
 
     Raises:
         ValueError: ratios that are negative, sum to zero, or give a set no positive or negative case.
@@ -229,7 +229,6 @@ def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.
     split["set"] = np.where(external, "external", table[group].map(assignment))
     _check_classes_present(split, ratios)
     assert_disjoint(split)
-    split.attrs["hash"] = split_hash(split)
     return split.reset_index(drop=True)
 
 
@@ -286,5 +285,4 @@ def read_split(path: str | Path, cohort: Cohort) -> pd.DataFrame:
         raise CohortError(f"{path}: " + "; ".join(problems))
     split = cohort.table[["case_id", "patient_id", "y"]].merge(user[["case_id", "set"]], on="case_id")
     assert_disjoint(split)
-    split.attrs["hash"] = split_hash(split)
     return split

@@ -39,7 +39,7 @@ class FeatureResults:
     Attributes:
         predictions: the predictions table (``medlib.schema.PREDICTION_COLUMNS``).
         selected: model → the features LASSO kept, with coefficients.
-        candidates: model → the number of candidate features before selection.
+        candidates: model → the number of candidate features LASSO chose from (after zero-variance drops).
         seconds: step → time.
         features: the feature tables the models were fitted on.
     """
@@ -109,10 +109,10 @@ def fit_feature_models(cfg: StudyConfig, prepared: Prepared, features: FeatureSe
 
     start = time.perf_counter()
     y = prepared.table.set_index("case_id")["y"]
-    predictions, selected = fit_study_models(features.tables(), y, prepared.split.table, seed=cfg.train.seed,
-                                             n_jobs=cfg.radiomics.workers)
-    candidates = {name: int(table.shape[1]) for name, table in features.tables().items()}
-    return FeatureResults(predictions=predictions, selected=selected, candidates=candidates,
+    predictions, fitted = fit_study_models(features.tables(), y, prepared.split.table, seed=cfg.train.seed,
+                                           n_jobs=cfg.radiomics.workers)
+    return FeatureResults(predictions=predictions, selected={name: f.selected for name, f in fitted.items()},
+                          candidates={name: len(f.features) for name, f in fitted.items()},
                           seconds={"fit": time.perf_counter() - start})
 
 

@@ -17,7 +17,7 @@ that it did (``fallback_C_``).
 
 Everything is fitted on the rows of the training set only; validation, test and external rows are only
 predicted. Features that are constant or non-finite in the training set are dropped before fitting and the
-drop is reported (``FittedFeatureModel.dropped``; ``selected[name].attrs["dropped"]`` from
+drop is reported (``FittedFeatureModel.dropped``, also from
 :func:`fit_study_models`), never silently.
 """
 
@@ -257,7 +257,7 @@ def _fit_recording_warnings(X: pd.DataFrame, y: np.ndarray, **kwargs: Any
 
 def fit_study_models(feature_tables: Mapping[str, pd.DataFrame], y: pd.Series | Sequence[int],
                      split: pd.DataFrame, *, seed: int = 0, cv: int = 5, n_jobs: int = 1
-                     ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+                     ) -> tuple[pd.DataFrame, dict[str, FittedFeatureModel]]:
     """Fit one model per feature table on the training set and predict every set.
 
     Args:
@@ -271,10 +271,9 @@ def fit_study_models(feature_tables: Mapping[str, pd.DataFrame], y: pd.Series | 
             result does not depend on ``n_jobs``.
 
     Returns:
-        ``(predictions, selected)``: the Predictions long table (case_id, patient_id, model, set, y_true,
-        score) for every model and set, and per model the selected features (feature, coefficient) with
-        ``attrs["dropped"]`` (list of {feature, reason} dicts for columns dropped before fitting) and
-        ``attrs["C"]``.
+        ``(predictions, fitted)``: the Predictions long table (case_id, patient_id, model, set, y_true,
+        score) for every model and set, and per model the :class:`FittedFeatureModel` (selected features with
+        coefficients, columns dropped before fitting and why, the L1 strength ``C``).
 
     Raises:
         ValueError: a table lacks cases of the split, or no training rows.
@@ -293,7 +292,7 @@ def fit_study_models(feature_tables: Mapping[str, pd.DataFrame], y: pd.Series | 
         tables[name] = table.loc[frame["case_id"]]
     fits = Parallel(n_jobs=n_jobs)(delayed(_fit_recording_warnings)(X.iloc[train], labels[train], name=name,
                                                                      seed=seed, cv=cv) for name, X in tables.items())
-    parts, selected = [], {}
+    parts, fitted_models = [], {}
     for (name, X), (fitted, caught) in zip(tables.items(), fits):
         for message, category in caught:  # raised here, as a serial fit would, not on a worker's stderr
             warnings.warn(f"{name}: {message}", category, stacklevel=2)
@@ -301,10 +300,6 @@ def fit_study_models(feature_tables: Mapping[str, pd.DataFrame], y: pd.Series | 
             rows = (frame["set"] == set_name).to_numpy()
             parts.append(feature_model_predictions(fitted, X.iloc[rows], labels[rows], frame["case_id"][rows].tolist(),
                                                    frame["patient_id"][rows].tolist(), set_name=set_name))
-        table_sel = fitted.selected.copy()
-        table_sel.attrs["dropped"] = fitted.dropped.to_dict("records")
-        table_sel.attrs["C"] = fitted.C
-        table_sel.attrs["n_features"] = len(fitted.features)
-        selected[name] = table_sel
+        fitted_models[name] = fitted
     predictions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-    return predictions, selected
+    return predictions, fitted_models

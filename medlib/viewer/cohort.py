@@ -137,7 +137,8 @@ def intensity_histograms(table: pd.DataFrame, column: str, by: str = "manufactur
     of each enter the histogram.
 
     Returns:
-        Long table: group, bin_left, bin_right, density, images; ``attrs["by"]`` is ``by`` or ``"all"``.
+        Long table: column, by (``by``, or ``"all"`` when the images are not grouped), group, bin_left,
+        bin_right, density, images.
     """
     from medlib.data.imaging import read_image
 
@@ -159,7 +160,8 @@ def intensity_histograms(table: pd.DataFrame, column: str, by: str = "manufactur
         rows += [{"group": name, "bin_left": lo, "bin_right": hi, "density": d, "images": len(chosen)}
                  for lo, hi, d in zip(edges[:-1], edges[1:], density)]
     out = pd.DataFrame(rows, columns=["group", "bin_left", "bin_right", "density", "images"])
-    out.attrs.update(by=by if grouped else ALL, column=column)
+    out.insert(0, "by", by if grouped else ALL)
+    out.insert(0, "column", column)
     return out
 
 
@@ -221,14 +223,14 @@ def plot_intensity_histograms(histograms: Mapping[str, pd.DataFrame] | pd.DataFr
     """One panel per image column: the intensity density per scanner group (from
     :func:`intensity_histograms`)."""
     if isinstance(histograms, pd.DataFrame):
-        histograms = {histograms.attrs.get("column", "image"): histograms}
+        histograms = {str(histograms["column"].iloc[0]) if len(histograms) else "image": histograms}
     fig = _figure(3.6 * len(histograms), 2.8)
     axes = fig.subplots(1, len(histograms), squeeze=False)[0]
     for ax, (column, hist) in zip(axes, histograms.items()):
         for group, part in hist.groupby("group", sort=False):
             ax.stairs(part["density"], [*part["bin_left"], part["bin_right"].iloc[-1]],
                       label=f"{group} ({int(part['images'].iloc[0])})")
-        ax.set_title(f"{column} · by {hist.attrs.get('by', ALL)}", fontsize=9)
+        ax.set_title(f"{column} · by {hist['by'].iloc[0] if len(hist) else ALL}", fontsize=9)
         ax.set_xlabel("intensity (reader output)", fontsize=8)
         ax.set_ylabel("density", fontsize=8)
         ax.legend(fontsize=7, frameon=False)
