@@ -54,9 +54,10 @@ def cohort_paragraph(cfg: StudyConfig, split: SplitRecord) -> str:
     text = f"Each {s.unit} contributes {join_words(described)}."
     if cfg.cohort.mask_column:
         text += f" A region-of-interest mask (`{cfg.cohort.mask_column}`) accompanies each image."
-    text += (f" {n_cases} {_plural(s.unit, n_cases)} from {n_patients} {_plural('patient', n_patients)} were "
-             f"included from the manifest (every row passed validation). {split.how} Split hash "
-             f"`{split.hash[:12]}`. ")
+    counted = (f"{n_cases} {_plural(s.unit, n_cases)}" if s.unit == "patient" and n_cases == n_patients else
+               f"{n_cases} {_plural(s.unit, n_cases)} from {n_patients} {_plural('patient', n_patients)}")
+    text += (f" {counted} {'was' if n_cases == 1 else 'were'} included from the manifest (every row passed "
+             f"validation). {split.how} Split hash `{split.hash[:12]}`. ")
     if "external" in split.sets:
         text += ("Cases marked `external` in the manifest form an external test set: they are never used for "
                  "training, model selection or threshold choice.")
