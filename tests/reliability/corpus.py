@@ -315,6 +315,31 @@ def params_missing(ws):
                    r"params file not found: .*absent\.yaml", ws.run_argv(p))
 
 
+def study_key_missing(ws):
+    p = ws.params()
+    data = yaml.safe_load(p.read_text())
+    del data["study"]["question"]
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return ws.case("study section without its clinical question", "preflight", _load(p), ValueError,
+                   r"nec\.yaml: study\.question: expected .*the key is missing", ws.run_argv(p))
+
+
+def params_out_of_range(ws):
+    p = ws.params(train={"epochs": 0})
+    return ws.case("params value out of range", "preflight", _load(p), ValueError,
+                   r"nec\.yaml: train\.epochs: expected an integer >= 1, got 0", ws.run_argv(p))
+
+
+def builtin_study_unknown(ws):
+    from medlib.cli.runner import run_study
+
+    argv = ["run", "necrosis", "--reports", str(ws.root / "reports")]
+    return Case("built-in study that does not exist", "preflight",
+                lambda: run_study("necrosis", reports_dir=ws.root / "reports"), FileNotFoundError,
+                r"params file not found: params/necrosis\.yaml; studies: \[.*'nec'", argv, ws.root / "runs",
+                ws.root / "reports")
+
+
 def params_study_mismatch(ws):
     p = ws.params(study={"name": "onfh"})
     from medlib.cli.runner import run_study
@@ -572,7 +597,8 @@ CASES: dict[str, tuple[str, Callable]] = {f.__name__: (study, f) for study, f in
     ("onfh", onfh_missing_view), ("ich", ich_missing_mask),
     ("nec", params_unknown_key), ("nec", params_wrong_type), ("nec", params_bad_literal), ("nec", params_not_yaml),
     ("nec", params_top_level_list), ("nec", params_yaml_tag_attack), ("nec", params_missing),
-    ("nec", params_study_mismatch), ("nec", override_yaml_tag), ("nec", override_python_code),
+    ("nec", params_study_mismatch), ("nec", study_key_missing), ("nec", params_out_of_range),
+    ("nec", builtin_study_unknown), ("nec", override_yaml_tag), ("nec", override_python_code),
     ("nec", override_unknown_key), ("nec", override_no_equals), ("nec", model_unknown),
     ("nec", pretrained_missing), ("nec", weights_path_missing), ("nec", width_unsupported),
     ("nec", run_id_traversal),
