@@ -117,14 +117,15 @@ def prepare(cfg: StudyConfig) -> Prepared:
     else:
         split = split_cohort(cohort, ratios=cfg.split.ratios, seed=cfg.split.seed, stratify=cfg.split.stratify,
                              group=cfg.split.group, folds=cfg.split.folds, fold=cfg.split.fold)
-        how = split_sentence(cfg, has_external=bool((cohort.table["set"] == "external").any()))
+        how = split_sentence(cfg)
     split = split[list(SPLIT_COLUMNS)].reset_index(drop=True)
     table = cohort.table.drop(columns=["set"]).merge(split[["case_id", "set"]], on="case_id", validate="1:1")
     return Prepared(cohort=cohort, table=table, split=SplitRecord(table=split, hash=split_hash(split), how=how))
 
 
-def split_sentence(cfg: StudyConfig, *, has_external: bool) -> str:
-    """How a random patient-level split was made, in one or two sentences."""
+def split_sentence(cfg: StudyConfig) -> str:
+    """How a random patient-level split of the internal cohort was made, in one or two sentences (how an
+    external cohort is used is said by ``medlib.report.narrative.cohort_paragraph``)."""
     s = cfg.split
     names = INTERNAL_SETS[: len(s.ratios)]
     how = (f"Random split by patient ({s.group}), {'stratified by outcome, ' if s.stratify else ''}"
@@ -133,8 +134,6 @@ def split_sentence(cfg: StudyConfig, *, has_external: bool) -> str:
     if s.folds:
         how += (f" Cross-validation: {s.folds} patient-level folds; fold {s.fold} is the test set, the other "
                 f"folds are split train/validation by the ratios above.")
-    if has_external:
-        how += " Cases marked external in the manifest form a separate external test set."
     return how
 
 
