@@ -14,7 +14,7 @@ from medlib.radiomics._checks import case_label, check_volume
 
 def _local_std(image: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
     """Standard deviation of the ROI voxels in each voxel's (2r+1)^3 neighbourhood (neighbours outside the
-    ROI are ignored, so a habitat depends on the haematoma only)."""
+    ROI are ignored, so a habitat depends on the ROI only)."""
     from scipy import ndimage
 
     size = 2 * radius + 1
