@@ -73,11 +73,6 @@ def check_predictions(predictions: Any, *, name: str = "predictions") -> pd.Data
     return predictions
 
 
-def empty_predictions() -> pd.DataFrame:
-    """A predictions table without rows, with the contract's columns."""
-    return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-
-
 @dataclass(frozen=True)
 class SplitRecord:
     """The patient-level split of one run.

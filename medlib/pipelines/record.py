@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from medlib.config import StudyConfig
+from medlib.pipelines.features import FeatureResults
 from medlib.pipelines.prepare import Prepared
 from medlib.schema import FrozenThreshold, RunMetrics, check_predictions
 
@@ -111,16 +112,11 @@ def durations(results: Any, started: float) -> dict[str, float]:
     """Seconds per step of the run (training per model, or feature extraction and fitting) and in total."""
     import time
 
-    if cfg_design(results) == "features":
+    if isinstance(results, FeatureResults):
         steps = {**(results.features.seconds if results.features is not None else {}), **results.seconds}
     else:
         steps = {f"train {m}": s for m, s in results.seconds.items()}
     return {**steps, "total": time.perf_counter() - started}
-
-
-def cfg_design(results: Any) -> str:
-    """``features`` for feature-design results, ``classifier`` for trained CNNs."""
-    return "features" if hasattr(results, "selected") else "classifier"
 
 
 def report_sections(cfg: StudyConfig, prepared: Prepared) -> list[str]:
