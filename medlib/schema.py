@@ -33,6 +33,9 @@ SET_LABELS = {"train": "Training", "val": "Validation", "test": "Test", "externa
 INTERNAL_SETS = ("train", "val", "test")
 #: Sets a performance table reports: validation (a tuning set), test and external.
 EVALUATION_SETS = ("val", "test", "external")
+#: The set a report's figures show, in order of preference: the internal test set, else the external set, else
+#: validation.
+PRIMARY_SET_ORDER = ("test", "external", "val")
 
 SPLIT_COLUMNS = ("case_id", "patient_id", "y", "set")
 

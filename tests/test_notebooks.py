@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from medlib.cli.runner import PROJECT_ROOT, run_study
+from medlib.cli.runner import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_reports_render_without_identifiers(workspace):
     reports = workspace / "reports"
     if not list(reports.glob("*.ipynb")):
         pytest.skip("no executed notebooks (the notebook tests did not run)")
-    result = render_reports(reports, reports / "_site", engine="pandoc")
+    render_reports(reports, reports / "_site", engine="pandoc")
     site = reports / "_site"
     html = {p.name: p.read_text(errors="replace") for p in site.rglob("*.html")}
     assert html, "no HTML pages rendered"

@@ -18,10 +18,7 @@ import pandas as pd
 
 from medlib.config import ConfigError, StudyConfig, config_from_dict, load_config, merge, parse_overrides
 from medlib.data.cohort import Cohort, load_cohort, read_split, split_cohort, split_hash
-from medlib.schema import EVALUATION_SETS, INTERNAL_SETS, SET_LABELS, SPLIT_COLUMNS, SplitRecord
-
-#: Where a design's report says its numbers come from, in this order of preference.
-PRIMARY_SET_ORDER = ("test", "external", "val")
+from medlib.schema import EVALUATION_SETS, INTERNAL_SETS, PRIMARY_SET_ORDER, SET_LABELS, SPLIT_COLUMNS, SplitRecord
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ contains, as plain data that the report's checklist, the viewer and the manuscri
 
 from __future__ import annotations
 
+import time
 from typing import Any, Mapping
 
 import pandas as pd
 
 from medlib.config import StudyConfig
 from medlib.pipelines.features import FeatureResults
-from medlib.pipelines.prepare import Prepared
+from medlib.pipelines.prepare import Prepared, eval_sets, primary_set
 from medlib.schema import FrozenThreshold, RunMetrics, check_predictions
 
 #: Every table and figure a study report can hold, in report order, with what it shows.
@@ -103,15 +104,11 @@ def save_metrics(run, thresholds: Mapping[str, FrozenThreshold], values: pd.Data
 def performance_sets(cfg: StudyConfig, prepared: Prepared) -> tuple[str, ...]:
     """The sets of the performance table: validation, test and external where present; the feature design
     also shows the training set (as its published design does)."""
-    from medlib.pipelines.prepare import eval_sets
-
     return ("train", *eval_sets(prepared)) if cfg.design == "features" else eval_sets(prepared)
 
 
 def durations(results: Any, started: float) -> dict[str, float]:
     """Seconds per step of the run (training per model, or feature extraction and fitting) and in total."""
-    import time
-
     if isinstance(results, FeatureResults):
         steps = {**(results.features.seconds if results.features is not None else {}), **results.seconds}
     else:
@@ -127,24 +124,17 @@ def report_sections(cfg: StudyConfig, prepared: Prepared) -> list[str]:
     figure only when a patient has several cases in the primary set, the comparison with published results only
     when ``study.reference`` gives them.
     """
-    from medlib.pipelines.prepare import primary_set
-
-    features = cfg.design == "features"
-    n_models = (len(_feature_models(cfg)) if features else len(cfg.models))
+    features = cfg.design == "features"  # radiomics, deep, fused and habitat models: always several
     primary = prepared.table[prepared.table["set"] == primary_set(prepared)]
     present = {
         "tbl-table1-set": bool(cfg.cohort.covariates), "tbl-table1-outcome": bool(cfg.cohort.covariates),
         "fig-habitats": features and cfg.radiomics.habitats > 0, "tbl-features": features,
-        "tbl-selected": features, "fig-learning": not features, "tbl-delong": n_models > 1,
+        "tbl-selected": features, "fig-learning": not features, "tbl-delong": features or len(cfg.models) > 1,
         "fig-typical-case": not features and bool(primary.groupby("patient_id").size().max() > 1),
         "fig-cam": not features and cfg.explain.enabled, "tbl-cam-sanity": not features and cfg.explain.enabled,
         "tbl-reference": cfg.study.reference is not None,
     }
     return [label for label in SECTIONS if present.get(label, True)]
-
-
-def _feature_models(cfg: StudyConfig) -> list[str]:
-    return ["Radiomics", "Deep", "Fused"] + [f"Habitat {h}" for h in range(1, cfg.radiomics.habitats + 1)]
 
 
 def run_summary(cfg: StudyConfig, prepared: Prepared, results: Any, thresholds: Mapping[str, FrozenThreshold],

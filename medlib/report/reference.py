@@ -25,6 +25,7 @@ from typing import Mapping
 import pandas as pd
 
 from medlib.report.format import METRIC_ALIASES, METRICS, fmt_estimate, fmt_number, is_nan, level_text, set_label
+from medlib.schema import PRIMARY_SET_ORDER
 from medlib.schema import SETS as SET_ORDER
 
 __all__ = ["ReferenceKey", "VALUE_COLUMNS", "parse_reference_key", "reference_comparison"]
@@ -85,7 +86,7 @@ def _check_values(values: pd.DataFrame) -> None:
 
 def _primary_set(values: pd.DataFrame) -> str | None:
     present = set(values["set"]) if len(values) else set()
-    return next((s for s in ("test", "external", "val") if s in present), None)
+    return next((s for s in PRIMARY_SET_ORDER if s in present), None)
 
 
 def reference_comparison(values: pd.DataFrame, reference: Mapping[str, float], *, level: float = 0.95,

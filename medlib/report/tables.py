@@ -24,7 +24,7 @@ from medlib.report.checklist import AUTHOR, CLAIM_2024, ChecklistItem, claim_che
 from medlib.report.format import (METRIC_ALIASES, METRICS, N_BOOT, fmt_count_pct, fmt_estimate, fmt_number, fmt_p,
                                   fmt_seconds, is_nan, level_text, redact, set_label)
 from medlib.report.reference import ReferenceKey, parse_reference_key, reference_comparison
-from medlib.schema import FrozenThreshold, check_predictions, ordered_sets
+from medlib.schema import EVALUATION_SETS, FrozenThreshold, check_predictions, ordered_sets
 from medlib.stats import Estimate, Threshold, auc_ci, binary_metrics, calibration, compare_models
 
 #: a model's frozen threshold (``medlib.pipelines.record.freeze_thresholds``; ``medlib.stats.Threshold`` too)
@@ -111,7 +111,7 @@ def method_note(thresholds: Mapping[str, AnyThreshold], *, on_set: str = "val", 
 
 
 def performance_values(predictions: pd.DataFrame, thresholds: Mapping[str, AnyThreshold], *,
-                       sets: Sequence[str] = ("val", "test", "external"), level: float = 0.95) -> pd.DataFrame:
+                       sets: Sequence[str] = EVALUATION_SETS, level: float = 0.95) -> pd.DataFrame:
     """The numbers behind :func:`performance_table`, one row per model × set × metric.
 
     This numeric long table is what a run keeps (``metrics.json``) and what
@@ -161,7 +161,7 @@ def _model_set_rows(model: str, set_name: str, sub: pd.DataFrame, t: AnyThreshol
 
 
 def performance_table(predictions: pd.DataFrame, thresholds: Mapping[str, AnyThreshold], *,
-                      sets: Sequence[str] = ("val", "test", "external"), level: float = 0.95,
+                      sets: Sequence[str] = EVALUATION_SETS, level: float = 0.95,
                       threshold_set: str = "val", digits: int = 3) -> pd.DataFrame:
     """Per model and set: n, AUC with DeLong CI and the threshold metrics with their CIs, as display strings.
 

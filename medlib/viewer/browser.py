@@ -1,7 +1,7 @@
 """The JupyterLab case browser (ipywidgets), wiring the pure functions of the other viewer modules.
 
-``medlib.viewer.browser`` also re-exports every public name of the package, so ``from medlib.viewer import
-browser as viewer; viewer.read_run(...)`` keeps working; ``from medlib import viewer`` is the package's face.
+The package's public names are in ``medlib.viewer`` (``from medlib import viewer``); this module holds only
+:class:`CohortBrowser`.
 """
 
 from __future__ import annotations
@@ -15,29 +15,16 @@ import numpy as np
 import pandas as pd
 
 from medlib.schema import ordered_sets
-from medlib.viewer.cases import (DISPLAY_META, OUTCOMES, _esc, case_info_html, filter_cases, outcome_of,
-                                 with_outcomes)
-from medlib.viewer.cohort import (ALL, INTERNAL, NO_RUN_NOTE, NOT_IN_SPLIT, case_table, class_balance,
-                                  flag_out_of_range, image_stats, intensity_histograms, plot_image_stats,
-                                  plot_intensity_histograms, robust_z, size_spacing_table)
-from medlib.viewer.images import (HABITAT_COLORS, MASK_COLOR, Panel, cam_for_view, default_slice, default_window,
-                                  figure_png, fit_to_shape, intensity_range, mask_outline, render_case,
-                                  slice_volume, window_image)
-from medlib.viewer.run import RunData, RunThreshold, cam_path, model_inputs, read_run, run_thresholds
+from medlib.viewer.cases import OUTCOMES, _esc, case_info_html, filter_cases
+from medlib.viewer.cohort import ALL, case_table
+from medlib.viewer.images import (Panel, cam_for_view, default_slice, default_window, figure_png, intensity_range,
+                                  render_case, slice_volume, window_image)
+from medlib.viewer.run import RunThreshold, cam_path, model_inputs, read_run, run_thresholds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = [
-    "CohortBrowser",
-    # re-exported from medlib.viewer.images, .cohort, .cases and .run
-    "window_image", "intensity_range", "default_window", "slice_volume", "default_slice", "mask_outline",
-    "fit_to_shape", "cam_for_view", "Panel", "render_case", "figure_png", "HABITAT_COLORS", "MASK_COLOR",
-    "ALL", "INTERNAL", "NOT_IN_SPLIT", "NO_RUN_NOTE", "case_table", "class_balance", "image_stats",
-    "size_spacing_table", "intensity_histograms", "robust_z", "flag_out_of_range", "plot_intensity_histograms",
-    "plot_image_stats", "OUTCOMES", "DISPLAY_META", "outcome_of", "with_outcomes", "filter_cases",
-    "case_info_html", "RunData", "read_run", "RunThreshold", "run_thresholds", "cam_path", "model_inputs",
-]
+__all__ = ["CohortBrowser"]
 
 
 @dataclass

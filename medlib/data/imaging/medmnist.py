@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-SPLITS = ("train", "val", "test")
+from medlib.schema import INTERNAL_SETS
+
+SPLITS = INTERNAL_SETS  # MedMNIST's official splits carry medlib's set names
 
 
 def _labels(path: Path, split: str, labels: np.ndarray) -> np.ndarray:
