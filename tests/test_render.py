@@ -144,6 +144,23 @@ def test_cell_options(options, shown, hidden):
         assert s not in markdown
 
 
+def test_labelled_cells_without_output_take_no_number():
+    """A section a run does not hold (its labelled cell shows nothing) leaves no gap in the numbering."""
+    png = _png()
+    nb = new_notebook(cells=[
+        _code('#| label: fig-habitats\n#| fig-cap: "Habitats."\nif False: show_figure(fig)'),
+        _code('#| label: tbl-delong\n#| tbl-cap: "DeLong."\nif False: show_table(t)'),
+        _code('#| label: fig-roc\n#| fig-cap: "ROC."\nshow_figure(fig)',
+              new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})),
+        _code('#| label: tbl-performance\n#| tbl-cap: "AUC."\nshow_table(perf)',
+              new_output("display_data", data={"text/markdown": TABLE_MD, "text/plain": "<Markdown>"})),
+        new_markdown_cell("See @fig-roc and @tbl-performance."),
+    ])
+    markdown, _ = notebook_to_markdown(nb)
+    assert "**Figure 1.** ROC." in markdown and ": **Table 1.** AUC. {#tbl-performance}" in markdown
+    assert "Figure 2" not in markdown and "Table 2" not in markdown
+
+
 def test_front_matter_title_and_html_table():
     html = ('<div><style scoped>.x {color: red}</style><table class="dataframe"><thead><tr><th>site</th>'
             '<th>n</th></tr></thead><tbody><tr><td>A</td><td>12</td></tr></tbody></table></div>')

@@ -35,7 +35,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -110,14 +110,15 @@ def _find_table(text: str) -> tuple[int, int] | None:
     return None
 
 
-def _caption_table(text: str, caption: str) -> tuple[str, bool]:
-    """Attach a pandoc table caption (``: caption {#tbl-x}``) after the first table in ``text``."""
+def _caption_table(text: str, caption: Callable[[], str]) -> tuple[str, bool]:
+    """Attach a pandoc table caption (``: caption {#tbl-x}``) after the first table in ``text``; ``caption`` is
+    called only when there is a table (it takes the table's number)."""
     span = _find_table(text)
     if span is None:
         return text, False
     lines = text.split("\n")
     start, end = span
-    parts = lines[:start] + [""] + lines[start:end] + ["", caption, ""] + lines[end:]
+    parts = lines[:start] + [""] + lines[start:end] + ["", caption(), ""] + lines[end:]
     return "\n".join(parts).strip("\n"), True
 
 
@@ -193,9 +194,7 @@ def _code_cell(doc: _Doc, index: int, cell: Mapping[str, Any]) -> None:
     if options.get("output") is False:
         return
     label = str(options.get("label", ""))
-    table_caption = None
-    if label.lower().startswith("tbl-"):
-        table_caption = f": **{doc.number(label)}.** {str(options.get('tbl-cap', '')).strip()} {{#{label}}}"
+    captioned = label.lower().startswith("tbl-")  # numbered when its table arrives: an empty cell takes no number
     images: list[tuple[Mapping[str, Any], str]] = []
     for output in cell.get("outputs", []):
         found = _output_markdown(output, options)
@@ -207,11 +206,13 @@ def _code_cell(doc: _Doc, index: int, cell: Mapping[str, Any]) -> None:
         elif kind == "pre":
             doc.blocks.append(("code", _fenced(content, "output")))
         else:
-            if table_caption:
-                content, used = _caption_table(content, table_caption)
-                table_caption = None if used else table_caption
+            if captioned:
+                content, used = _caption_table(content, lambda: f": **{doc.number(label)}.** "
+                                               f"{str(options.get('tbl-cap', '')).strip()} {{#{label}}}")
+                captioned = not used
             doc.blocks.append(("md", content))
-    doc.blocks.extend(("md", b) for b in _figure_blocks(doc, images, options, index) if images)
+    if images:  # a labelled figure cell without an image (a section this run does not hold) takes no number
+        doc.blocks.extend(("md", b) for b in _figure_blocks(doc, images, options, index))
 
 
 def _markdown_cell(doc: _Doc, index: int, cell: Mapping[str, Any], drop_heading: bool) -> bool:
