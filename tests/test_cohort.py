@@ -38,9 +38,14 @@ def test_load_cohort_resolves_paths_and_labels(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda r: r[1].update(label="maybe"), r"line 3: label 'maybe' is not one of \['failure', 'success'\]"),
+    (lambda r: r[1].update(label="maybe"), r"column 'label': 1 of 6 rows holds a value that is neither "
+                                           r"cohort.positive 'failure' nor cohort.negative 'success': 'maybe' "
+                                           r"\(1 row\); first at line 3"),
     (lambda r: r[2].update(case_id="c0"), r"duplicate case_id 'c0'"),
-    (lambda r: r[0].update(patient_id=""), r"line 2: empty patient_id"),
+    (lambda r: r[0].update(patient_id=""), r"line 2: patient_id '' is missing \(empty or a missing-value marker"),
+    (lambda r: r[0].update(case_id="NA"), r"line 2: case_id 'NA' is missing \(empty or a missing-value marker"),
+    (lambda r: r[1].update(patient_id="None"), r"line 3: patient_id 'None' is missing"),
+    (lambda r: r[2].update(case_id="c\x01"), r"line 4: case_id 'c\\x01' holds a control character"),
     (lambda r: r[3].update(frog=""), r"line 5: case 'c3' has no 'frog' image \(missing view\)"),
     (lambda r: r[4].update(ap="nowhere.dcm"), r"line 6: ap file not found: .*nowhere.dcm"),
 ])
@@ -57,7 +62,7 @@ def test_all_bad_rows_reported_at_once_and_capped(tmp_path):
     rows = good_rows(40)
     path = write_cohort(tmp_path, rows)
     for r in rows:
-        r["label"] = "unknown"
+        r["ap"] = "gone.dcm"
     pd.DataFrame(rows).to_csv(path, index=False)
     with pytest.raises(CohortError, match=r"40 problem\(s\)[\s\S]*and 20 more"):
         load_cohort(path, CFG)

@@ -67,10 +67,11 @@ def write(tmp_path, text):
     (VALID + "image: {size: 64}\n", r"image.size: expected a list, got 64"),
     (VALID + "image: {window: [40]}\n", r"image.window: expected a list of 2 numbers or null, got \[40\]"),
     (VALID + "train: null\n", r"train: expected a mapping of TrainConfig keys \(epochs, batch_size, "),
-    (VALID + "models: [{name: resnet18, depth: 3}]\n", r"Unknown config key models\[0\].depth. Allowed keys "
+    (STUDY + "models: [{name: resnet18, depth: 3}]\n", r"Unknown config key models\[0\].depth. Allowed keys "
                                                        r"under models\[0\]: \['cam_layer', "),
-    (VALID + "models: [{name: resnet18}, {name: densenet121, spatial_dims: two}]\n",
-     r"models\[1\].spatial_dims: expected an integer, got 'two'"),
+    (STUDY + "models: [{name: resnet18}, {name: densenet121, spatial_dims: two}]\n",
+     r"models\[1\].spatial_dims: expected one of \[2, 3\], got 'two'"),
+    (VALID + "models: [{name: resnet18}]\n", r"p.yaml: line 4: duplicate key 'models' \(first at line 3\); expected each key once"),
     ("- a\n- b\n", r"expected a mapping of config keys"),
     ("a: [unclosed\n", r"not valid YAML"),
 ])
@@ -130,11 +131,32 @@ RANGES = [
      r"cohort.categorical: expected names among cohort.covariates \['age', 'sex'\], got \['race'\]"),
     ("models=[{name: resnet18, width: 0}]", r"models\[0\].width: expected a number > 0, got 0"),
     ("models=[{name: resnet18}, {name: resnet18}]",
-     r"models\[1\].label: expected a display name unique across models \(models\[0\] has it too\), got 'resnet18'"),
+     r"models\[1\].label: expected a display name unique across models, ignoring case and spaces \(models\[0\] is "
+     r"'resnet18'\); set models\[\].label, got 'resnet18'"),
+    ("models=[{name: resnet18, label: Res Net}, {name: vgg16, label: ' res  net '}]",
+     r"models\[1\].label: expected a display name unique .*ignoring case and spaces.*got 'res  net'"),
+    ("models=[{name: resnet18, label: \"a\\tb\"}]", r"models\[0\].label: expected a name without control characters"),
+    ("models=[{name: resnet18, label: R, spatial_dims: 3}]",
+     r"models\[0\].spatial_dims: expected 2 to match image.size \[64, 64\] \(2D images\), got 3"),
+    ("models=[{name: resnet18, label: R, spatial_dims: 4}]", r"models\[0\].spatial_dims: expected one of \[2, 3\], got 4"),
+    ("split.ratios=[1, 0]", r"split.ratios: expected a validation fraction > 0 as the second ratio \(the threshold is "
+                            r"chosen on the validation set\), got \[1.0, 0.0\]"),
+    ("image.crop_to_mask=true", r"cohort.mask_column: expected a mask column \(cohort.mask_column\) when "
+                                r"image.crop_to_mask is true, got None"),
+    ("runs_dir=" + "r" * 300, r"runs_dir: expected a path whose every part is at most 255 bytes \(one part has 300\)"),
+    ("cohort.manifest=\"a\\tb.csv\"", r"cohort.manifest: expected a path without control characters"),
+    ("study.name=" + "n" * 65, r"study.name: expected a short name of at most 64 letters"),
+    ("image.margin=0.2", r"image.margin: has no effect unless image.crop_to_mask is true; remove it"),
+    ("train.focal_gamma=1", r"train.focal_gamma: has no effect with train.loss 'ce'; remove it"),
+    ("cohort.source_limit=5", r"cohort.source_limit: has no effect without cohort.source; remove it"),
+    ("radiomics.habitats=2", r"radiomics.habitats: has no effect in design 'classifier'; remove it"),
+    (["split.split_file=s.csv", "split.seed=3"], r"split.seed: has no effect with split.split_file"),
+    ("models=[{name: resnet18, label: R, multiview: shared}]",
+     r"models\[0\].multiview: has no effect for a model that reads one 2D image column"),
     ("models=[{name: resnet18, label: A}, {name: vgg16}, {name: densenet121, label: A}]",
      r"models\[2\].label: expected a display name unique .*, got 'A'"),
-    ("study.name=runs/../x", r"study.name: expected a short name of letters, digits, '_' and '-' \(starting with a "
-                             r"letter or digit\), got 'runs/../x'"),
+    ("study.name=runs/../x", r"study.name: expected a short name of at most 64 letters, digits, '_' and '-' "
+                             r"\(starting with a letter or digit\), got 'runs/../x'"),
     ("study.name=_x", r"study.name: expected a short name .*, got '_x'"),
     ("study.title=' '", r"study.title: expected one line of text, got ' '"),
     ("study.inputs={ct: a CT}", r"study.inputs: expected keys among cohort.image_columns \['image'\], got \['ct'\]"),
@@ -161,22 +183,31 @@ def test_ranges_are_checked_at_load(tmp_path, overrides, message):
 
 def test_boundary_values_are_accepted(tmp_path):
     cfg = load_config(write(tmp_path, VALID), [
-        "train.patience=0", "train.weight_decay=0", "train.focal_alpha=0", "train.focal_gamma=0",
-        "train.grad_clip=null", "train.threads=null", "split.ratios=[1, 0]", "split.folds=2", "split.fold=1",
-        "image.size=[8, 8, 8]", "image.margin=0", "threshold.method=sensitivity", "threshold.target=1",
-        "radiomics.habitats=0", "radiomics.resample_mm=null", "cohort.max_errors=1"])
-    assert cfg.split.ratios == (1.0, 0.0) and cfg.image.size == (8, 8, 8) and cfg.threshold.target == 1.0
+        "train.patience=0", "train.weight_decay=0", "train.loss=ce+focal", "train.focal_alpha=0", "train.focal_gamma=0",
+        "train.grad_clip=null", "train.threads=null", "split.ratios=[0.5, 0.5, 0]", "split.folds=2", "split.fold=1",
+        "image.size=[8, 8, 8]", "models=[{name: resnet18, label: R, spatial_dims: 3}]", "image.crop_to_mask=true",
+        "cohort.mask_column=mask", "image.margin=0", "threshold.method=sensitivity", "threshold.target=1",
+        "cohort.max_errors=1"])
+    assert cfg.split.ratios == (0.5, 0.5, 0.0) and cfg.image.size == (8, 8, 8) and cfg.threshold.target == 1.0
+    features = load_config(write(tmp_path, STUDY + "design: features\nradiomics: {enabled: true}\n"), [
+        "radiomics.habitats=0", "radiomics.resample_mm=null", "threshold.method=fixed", "threshold.target=0.5",
+        "split.ratios=[1, 0]"])  # a fixed threshold needs no validation set in a features design
+    assert features.radiomics.habitats == 0 and features.split.ratios == (1.0, 0.0)
     assert load_config(write(tmp_path, VALID), ["threshold.method=fixed", "threshold.target=0"]).threshold.target == 0
     assert load_config(write(tmp_path, VALID), ["split.ratios=[0.6, 0.2, 0.2]"]).split.ratios == (0.6, 0.2, 0.2)
 
 
 def test_text_numbers_say_how_to_write_a_number(tmp_path):
-    """YAML 1.1 (PyYAML) reads 1e-3 as text; the message names the type and the spelling that works."""
+    """YAML 1.1 (PyYAML) reads 1e-3 as text; medlib reads it as the number YAML 1.2 (and every reader) means, and
+    a number quoted as text names the spelling that works."""
+    assert yaml.safe_load("lr: 1e-3") == {"lr": "1e-3"}  # the quirk medlib's loader removes
+    assert load_config(write(tmp_path, VALID + "train: {lr: 1e-3}\n")).train.lr == 0.001
+    assert load_config(write(tmp_path, VALID + "train: {weight_decay: 5E4}\n")).train.weight_decay == 5e4
+    assert load_config(write(tmp_path, VALID), ["train.lr=2e-4"]).train.lr == 2e-4
     with pytest.raises(ConfigError, match=r"p.yaml: train.lr: expected a number, got '1e-3' \(text\); write 1.0e-3"):
-        load_config(write(tmp_path, VALID + "train: {lr: 1e-3}\n"))
-    assert yaml.safe_load("lr: 1.0e-3") == {"lr": 0.001}
+        load_config(write(tmp_path, VALID + "train: {lr: '1e-3'}\n"))
     with pytest.raises(ConfigError, match=r"train.weight_decay: expected a number, got '5E4' \(text\); write 5.0e\+4"):
-        load_config(write(tmp_path, VALID + "train: {weight_decay: 5E4}\n"))
+        load_config(write(tmp_path, VALID + "train: {weight_decay: '5E4'}\n"))
     with pytest.raises(ConfigError, match=r"train.lr: expected a number, got '0.5' \(text\); write 0.5"):
         load_config(write(tmp_path, VALID + "train: {lr: '0.5'}\n"))
     with pytest.raises(ConfigError, match=r"train.epochs: expected an integer, got '3' \(text\); write 3"):
@@ -305,7 +336,7 @@ def test_overrides_are_typed_and_validated(tmp_path):
     cfg = load_config(path, ["train.epochs=3", "image.size=[32, 32]", "threshold.method=sensitivity",
                              "threshold.target=0.9", "study.title=Another title"])
     assert cfg.train.epochs == 3 and cfg.image.size == (32, 32) and cfg.threshold.method == "sensitivity"
-    assert cfg.train.lr == 2e-3  # untouched defaults survive the merge
+    assert cfg.train.lr == TrainConfig().lr  # untouched defaults survive the merge
     assert cfg.study.title == "Another title" and cfg.study.name == "x"
     with pytest.raises(ConfigError, match="train.epochs: expected an integer"):
         load_config(path, ["train.epochs=__import__('os').system('echo pwned')"])

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from medlib.config import ModelConfig, ReferenceSection, StudyConfig, StudySection, ThresholdConfig
-from medlib.runs import atomic, provenance as provenance_module
+from medlib.runs import atomic, guard, provenance as provenance_module
 from medlib.runs import folder as rundir
 from medlib.runs.atomic import (
     atomic_open,
@@ -215,17 +215,20 @@ def test_run_files_round_trip(tmp_path):
     assert run.read_metrics() == {"auc": 0.5, "ci": [0.1, None]}
     run.write_provenance({"medlib": "0.1.0"})
     assert run.read_provenance() == {"medlib": "0.1.0"}
-    assert sorted(p.name for p in run.path.iterdir()) == ["config.yaml", "metrics.json", "predictions.csv",
+    assert sorted(p.name for p in run.path.iterdir()) == [".lock", "config.yaml", "metrics.json", "predictions.csv",
                                                          "provenance.json", "split.csv"]
 
 
 def test_run_folders(tmp_path):
     run = new_run("onfh", runs_dir=tmp_path)
     ckpt = run.checkpoint_dir("Both views / AP+FL")
-    assert ckpt == run.path / "checkpoints" / "Both_views_AP_FL" and ckpt.is_dir()
+    digest = hashlib.sha256("Both views / AP+FL".encode()).hexdigest()[:8]  # the name changed: it says so
+    assert ckpt == run.path / "checkpoints" / f"Both_views_AP_FL-{digest}" and ckpt.is_dir()
+    assert run.checkpoint_dir("ResNet18") == run.path / "checkpoints" / "ResNet18"  # a plain name stays as it is
     assert run.cams_dir == run.path / "cams" and run.cams_dir.is_dir()
-    with pytest.raises(ValueError, match="empty folder name"):
-        run.checkpoint_dir("///")
+    assert run.checkpoint_dir("///").parent == run.path / "checkpoints"
+    with pytest.raises(ValueError, match="model name '' is empty or missing"):
+        run.checkpoint_dir("")
 
 
 def test_run_checks(tmp_path):
@@ -309,7 +312,7 @@ def test_package_face_and_old_import_paths():
     import medlib.runs
 
     for name in medlib.runs.__all__:
-        owner = next(m for m in (rundir, atomic, provenance_module) if name in vars(m) and
+        owner = next(m for m in (rundir, atomic, provenance_module, guard) if name in vars(m) and
                      getattr(getattr(m, name), "__module__", m.__name__) == m.__name__)
         assert getattr(medlib.runs, name) is getattr(owner, name)
     for name in ("atomic_write_bytes", "atomic_write_json", "atomic_write_text", "collect_provenance"):

@@ -23,9 +23,12 @@ import numpy as np
 import pandas as pd
 
 from medlib.config import CohortConfig
+from medlib.data.probe import label_mismatch
 from medlib.schema import INTERNAL_SETS, SETS as SET_NAMES
 
 REQUIRED_COLUMNS = ("case_id", "patient_id")
+#: Cell values that spreadsheets and pandas write for "missing": never an identifier.
+MISSING_MARKERS = {"", "na", "n/a", "nan", "none", "null", "<na>", "#n/a", "nat", "-"}
 
 
 class CohortError(ValueError):
@@ -61,18 +64,36 @@ def _exists(path: Path) -> bool:
     return path.is_file() or (path.is_dir() and any(path.iterdir()))
 
 
-def _row_problems(row: pd.Series, line: int, cfg: CohortConfig, root: Path) -> list[str]:
-    problems = []
-    if not str(row["patient_id"]).strip():
-        problems.append(f"line {line}: empty patient_id")
-    label = str(row[cfg.label_column]).strip()
-    if label not in (cfg.positive, cfg.negative):
-        problems.append(f"line {line}: label {label!r} is not one of {[cfg.positive, cfg.negative]}")
+def identifier_problem(value: object, column: str) -> str | None:
+    """Why ``value`` cannot identify a case or patient (missing, a missing-value marker, a control character),
+    or None. Identifiers name files of the run (``medlib.runs.guard.safe_name``) and rows of every table."""
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    if text.strip().lower() in MISSING_MARKERS:
+        return f"{column} {text!r} is missing (empty or a missing-value marker such as NA or None); expected an identifier"
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return f"{column} {text!r} holds a control character (tab, newline ...); expected printable text"
+    return None
+
+
+def lesion_mask_columns(cfg: CohortConfig) -> list[str]:
+    """The manifest's lesion-mask columns (``cohort.lesion_masks``: image column -> mask column), each once."""
+    return sorted(set(cfg.lesion_masks.values()))
+
+
+def _path_columns(cfg: CohortConfig) -> list[str]:
+    """Every manifest column that holds a file path: images, the ROI mask, the lesion masks."""
     columns = list(cfg.image_columns) + ([cfg.mask_column] if cfg.mask_column else [])
-    for col in columns:
+    return columns + [c for c in lesion_mask_columns(cfg) if c not in columns]
+
+
+def _row_problems(row: pd.Series, line: int, cfg: CohortConfig, root: Path) -> list[str]:
+    problems = [f"line {line}: {p}" for p in (identifier_problem(row[c], c) for c in REQUIRED_COLUMNS) if p]
+    lesion = set(lesion_mask_columns(cfg)) - set(cfg.image_columns) - {cfg.mask_column}
+    for col in _path_columns(cfg):
         value = str(row[col]).strip()
         if not value:
-            problems.append(f"line {line}: case {row['case_id']!r} has no {col!r} image (missing view)")
+            if col not in lesion:  # a blank lesion mask means: no lesion drawn for this case
+                problems.append(f"line {line}: case {row['case_id']!r} has no {col!r} image (missing view)")
         elif not _exists(root / value):
             problems.append(f"line {line}: {col} file not found: {root / value}")
     return problems
@@ -81,6 +102,7 @@ def _row_problems(row: pd.Series, line: int, cfg: CohortConfig, root: Path) -> l
 def _check_columns(df: pd.DataFrame, cfg: CohortConfig, path: Path) -> None:
     needed = list(REQUIRED_COLUMNS) + [cfg.label_column] + list(cfg.image_columns)
     needed += [cfg.mask_column] if cfg.mask_column else []
+    needed += [c for c in lesion_mask_columns(cfg) if c not in needed]
     needed += list(cfg.covariates)
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -94,7 +116,8 @@ def _check_columns(df: pd.DataFrame, cfg: CohortConfig, path: Path) -> None:
 
 def _validate_rows(df: pd.DataFrame, cfg: CohortConfig, path: Path) -> None:
     root = path.parent
-    problems: list[str] = []
+    labels = label_mismatch(df[cfg.label_column], cfg.positive, cfg.negative, label_column=cfg.label_column)
+    problems: list[str] = [labels] if labels else []  # one summary (values, counts, first lines), not a line a row
     duplicated = df["case_id"].duplicated(keep=False)
     for i, row in df.iterrows():
         line = int(i) + 2  # header is line 1
@@ -112,8 +135,17 @@ def _validate_rows(df: pd.DataFrame, cfg: CohortConfig, path: Path) -> None:
 
 
 def _read_table(path: Path, **kwargs) -> pd.DataFrame:
-    """``pd.read_csv`` with an empty, binary or malformed file reported as a ``CohortError`` naming it."""
+    """``pd.read_csv`` with an empty, binary or malformed file, or a column name given twice (pandas would rename
+    the second ``label.1`` silently), reported as a ``CohortError`` naming it."""
     try:
+        header = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False)
+        names = [str(v).strip() for v in header.iloc[0]] if len(header) else []
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            where = {n: [i + 1 for i, m in enumerate(names) if m == n] for n in repeated}
+            raise CohortError(f"{path}: line 1: column name(s) given more than once: "
+                              + "; ".join(f"{n!r} (columns {w})" for n, w in where.items())
+                              + "; expected each column name once")
         return pd.read_csv(path, **kwargs)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
         problem = " ".join(str(err).split())
@@ -142,18 +174,62 @@ def load_cohort(path: str | Path, config: CohortConfig) -> Cohort:
     df = _read_table(path, dtype={"case_id": str, "patient_id": str, config.label_column: str},
                      keep_default_na=True)
     _check_columns(df, config, path)
-    for col in ("case_id", "patient_id", config.label_column, *config.image_columns):
+    texts = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=list(REQUIRED_COLUMNS))
+    for col in REQUIRED_COLUMNS:  # identifiers as written: "NA" is refused below, never read as missing
+        df[col] = texts[col].astype(str).str.strip().to_numpy()
+    for col in (config.label_column, *config.image_columns):
         df[col] = df[col].fillna("").astype(str).str.strip()
-    if config.mask_column:
-        df[config.mask_column] = df[config.mask_column].fillna("").astype(str).str.strip()
+    for col in _path_columns(config):
+        df[col] = df[col].fillna("").astype(str).str.strip()
     _validate_rows(df, config, path)
     table = df.copy()
     table["y"] = (table[config.label_column] == config.positive).astype(int)
     table["set"] = table["set"].fillna("").astype(str).str.strip() if "set" in table else ""
-    for col in list(config.image_columns) + ([config.mask_column] if config.mask_column else []):
-        table[col] = [str((path.parent / p).resolve()) for p in table[col]]
+    for col in _path_columns(config):
+        table[col] = [str((path.parent / p).resolve()) if p else "" for p in table[col]]
     return Cohort(table=table.reset_index(drop=True), config=config, manifest=path.resolve(),
                   hash=hashlib.sha256(raw).hexdigest())
+
+
+def check_geometry(cohort: Cohort, *, volumes: bool = True) -> None:
+    """Every mask lies on its image's grid, and (``volumes``) every image column of a case lies on the first
+    column's grid (co-registered sequences), from the headers alone; all offending rows are listed.
+
+    A mask that is flipped, shifted or on another grid, or a sequence with another field of view or origin, is
+    refused here rather than cropped to or stacked as channels silently (``imaging.geometry.check_same_grid``).
+
+    Raises:
+        CohortError: naming each row, both files and what differs.
+    """
+    from medlib.data.imaging import check_same_grid, read_geometry
+
+    cfg = cohort.config
+    columns = list(cfg.image_columns)
+    lesion = {c: m for c, m in cfg.lesion_masks.items() if c in columns}
+    if not cfg.mask_column and not lesion and not (volumes and len(columns) > 1):
+        return
+    problems = []
+    for i, row in cohort.table.iterrows():
+        try:
+            grids = {c: read_geometry(row[c]) for c in columns}
+            first = grids[columns[0]]
+            if volumes and len(first.shape) == 3:
+                for c in columns[1:]:
+                    check_same_grid(first, grids[c], what=f"sequence {c!r}")
+            if cfg.mask_column:
+                mask = read_geometry(row[cfg.mask_column])
+                for c in columns:
+                    check_same_grid(grids[c], mask, what="mask")
+            for c, m in lesion.items():
+                if row[m]:
+                    check_same_grid(grids[c], read_geometry(row[m]), what=f"lesion mask {m!r}")
+        except (ValueError, OSError) as err:
+            problems.append(f"line {int(i) + 2}: case {row['case_id']!r}: {' '.join(str(err).split())}")
+    if problems:
+        shown = problems[: cfg.max_errors]
+        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        raise CohortError(f"{cohort.manifest}: {len(problems)} case(s) whose images do not line up:\n  "
+                          + "\n  ".join(shown) + more)
 
 
 def _targets(n: int, ratios: Sequence[float]) -> np.ndarray:
@@ -208,6 +284,7 @@ def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.
         ValueError: ratios that are negative, sum to zero, or give a set no positive or negative case.
     """
     table = cohort.table if isinstance(cohort, Cohort) else cohort
+    _check_group(table, group, cohort.manifest if isinstance(cohort, Cohort) else None)
     if len(ratios) not in (2, 3) or any(r < 0 for r in ratios) or sum(ratios) <= 0 or ratios[0] <= 0:
         raise ValueError(f"split.ratios must be 2 or 3 non-negative fractions (train, val[, test]) with "
                          f"train > 0; got {list(ratios)}")
@@ -230,6 +307,17 @@ def split_cohort(cohort: Cohort | pd.DataFrame, *, ratios: Sequence[float] = (0.
     _check_classes_present(split, ratios)
     assert_disjoint(split)
     return split.reset_index(drop=True)
+
+
+def _check_group(table: pd.DataFrame, group: str, manifest: Path | None) -> None:
+    """The grouping column (``split.group``) exists and names a group on every row."""
+    where = f"{manifest}: " if manifest else ""
+    if group not in table.columns:
+        raise CohortError(f"{where}split.group: column {group!r} is not in the manifest; expected one of its "
+                          f"columns {[c for c in table.columns if c != 'y']}")
+    bad = [(i, p) for i, v in enumerate(table[group]) if (p := identifier_problem(v, group))]
+    if bad:
+        raise CohortError(f"{where}line {bad[0][0] + 2}: {bad[0][1]} (split.group; {len(bad)} row(s) like it)")
 
 
 def _check_classes_present(split: pd.DataFrame, ratios: Sequence[float]) -> None:
@@ -272,9 +360,15 @@ def read_split(path: str | Path, cohort: Cohort) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"split file not found: {path} (split.split_file in the params file)")
-    user = _read_table(path, dtype={"case_id": str, "set": str})
+    user = _read_table(path, dtype={"case_id": str, "set": str}, keep_default_na=False)
     if not {"case_id", "set"} <= set(user.columns):
         raise CohortError(f"{path}: expected columns case_id and set; got {list(user.columns)}")
+    user["case_id"], user["set"] = user["case_id"].str.strip(), user["set"].str.strip()
+    repeated = user.index[user["case_id"].duplicated(keep=False)]
+    if len(repeated):
+        raise CohortError(f"{path}: line {repeated[0] + 2}: case_id {user['case_id'][repeated[0]]!r} is listed "
+                          f"{int((user['case_id'] == user['case_id'][repeated[0]]).sum())} times; expected one set "
+                          f"per case")
     bad_sets = sorted(set(user["set"]) - set(SET_NAMES))
     unknown = sorted(set(user["case_id"]) - set(cohort.table["case_id"]))
     missing = sorted(set(cohort.table["case_id"]) - set(user["case_id"]))

@@ -22,6 +22,7 @@ and z-scoring stay ours; each docstring says which MONAI transform differs and b
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from medlib.data.imaging import Image, read_image
+from medlib.data.imaging import Image, read_image, read_with_mask
 from medlib.data.imaging.window import clip_window
 
 CACHE_VERSION = 2  # 2: 3D antialiasing, target spacing, MONOCHROME1 inversion as 1 - v
@@ -250,8 +251,9 @@ def _check_settings(settings: dict) -> None:
 def compute_preprocessed(path: str | Path, settings: dict, mask_path: str | Path | None = None) -> np.ndarray:
     """Read and preprocess one image (no cache)."""
     _check_settings(settings)
-    image = read_image(path)
-    mask = read_image(mask_path).array if mask_path is not None else None
+    if mask_path is None:
+        return preprocess(read_image(path), **settings)
+    image, mask = read_with_mask(path, mask_path)  # a mask off the image's grid is refused, never cropped to
     return preprocess(image, mask=mask, **settings)
 
 
@@ -262,8 +264,12 @@ def _atomic_save(array: np.ndarray, target: Path) -> None:
         with os.fdopen(fd, "wb") as handle:
             np.save(handle, array)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise OSError(err.errno, f"disk full while writing the preprocessing cache {target} "
+                                     f"({os.strerror(err.errno)}); free space or set image.cache_dir elsewhere "
+                                     f"(nothing was left half-written)") from err
         raise
 
 

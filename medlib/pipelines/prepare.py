@@ -8,6 +8,7 @@ Each function is one step of the flow in ``docs/DESIGN.md`` and returns plain ta
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -16,8 +17,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from medlib.config import ConfigError, StudyConfig, config_from_dict, load_config, merge, parse_overrides
-from medlib.data.cohort import Cohort, load_cohort, read_split, split_cohort, split_hash
+from medlib.config import ConfigError, StudyConfig, check_effects, load_config, merge, parse_overrides
+from medlib.resources import find_params, resolve_inputs
+from medlib.data.cohort import Cohort, CohortError, check_geometry, load_cohort, read_split, split_cohort, split_hash
+from medlib.data.probe import probe_cohort
 from medlib.schema import EVALUATION_SETS, INTERNAL_SETS, PRIMARY_SET_ORDER, SET_LABELS, SPLIT_COLUMNS, SplitRecord
 
 
@@ -41,7 +44,7 @@ class Prepared:
 
 
 def load_study(config_path: str | Path, overrides: Sequence[str] = (), *,
-               injected: Mapping[str, Any] | None = None, root: str | Path = ".",
+               injected: Mapping[str, Any] | None = None, root: str | Path | None = None,
                check: bool = True) -> StudyConfig:
     """Load and validate the study's params file; papermill's parameters arrive here.
 
@@ -52,7 +55,11 @@ def load_study(config_path: str | Path, overrides: Sequence[str] = (), *,
             key of the YAML as a variable: when any config section arrives this way, the injected sections are
             the params (validated like a file, ``config_path`` is not read), so a default params file never
             loads underneath them.
-        root: the folder relative weights paths are read from (the project root; the notebook runs there).
+        root: the workspace (default ``medlib.resources.workspace()``: the checkout's root, else the current
+            folder). A relative ``config_path`` is looked for in the current folder, here, then among the built-in
+            params, so a notebook whose kernel starts in ``notebooks/`` finds ``params/nec.yaml``; the params'
+            input paths are read relative to the params file's folder, then here, and returned absolute
+            (``medlib.resources.resolve_inputs``).
         check: run ``check_models`` (it imports torch; ``medlib run`` checks the cohort first, then the models).
 
     Raises:
@@ -60,21 +67,67 @@ def load_study(config_path: str | Path, overrides: Sequence[str] = (), *,
         FileNotFoundError: the params file or a configured weights file is missing.
         KeyError: an unknown model name.
     """
-    extra = {k: v for k, v in (injected or {}).items() if k in _CONFIG_KEYS and not isinstance(v, ModuleType)}
+    extra, source = papermill_params(injected or {})
     if extra:
-        source = "papermill parameters (-f/-p)"
-        cfg = config_from_dict(merge(extra, parse_overrides(list(overrides))), source=source)
+        cfg = check_effects(merge(extra, parse_overrides(list(overrides))), source=source)
     else:
+        config_path = find_params(config_path, root=Path(root) if root else None)
         cfg = load_config(config_path, parse_overrides(list(overrides)))
+    cfg = resolve_inputs(cfg, None if extra else config_path, root=Path(root).resolve() if root else None)
     if not cfg.models and cfg.design == "classifier":
         raise ConfigError(f"{source if extra else config_path}: models: design 'classifier' needs at least one "
                           f"model (models: [...])")
     if check:
-        check_models(cfg, source=str(config_path), root=root)
+        check_models(cfg, source=str(config_path), root=root or ".")  # weights paths are absolute by now
     return cfg
 
 
 _CONFIG_KEYS = {f.name for f in dataclasses.fields(StudyConfig)}
+#: The notebook's own parameters (its ``parameters`` cell); any other injected name must be a config section.
+NOTEBOOK_PARAMETERS = ("config_path", "overrides", "run_id", "resume")
+
+
+def papermill_params(injected: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The config sections papermill injected (``-f my.yaml`` / ``-p key value``) and the words naming them.
+
+    papermill runs its injected cell (source starting ``# Parameters``) in the kernel, so IPython's input history
+    (``In``) says exactly which names it set: a name that is neither a config section nor a notebook parameter is
+    a misspelled key and refused. The params file is named when the papermill command line shows it.
+
+    Raises:
+        ConfigError: an injected name that is not a config key.
+    """
+    import ast
+
+    names: set[str] = set()
+    for cell in injected.get("In", []) or []:
+        if isinstance(cell, str) and cell.lstrip().startswith("# Parameters"):
+            try:
+                tree = ast.parse(cell)
+            except SyntaxError:
+                continue
+            names |= {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                      if isinstance(t, ast.Name)}
+    source = _papermill_source()
+    unknown = sorted(names - _CONFIG_KEYS - set(NOTEBOOK_PARAMETERS))
+    if unknown:
+        raise ConfigError(f"{source}: Unknown config key(s) {unknown}. Allowed top-level keys: "
+                          f"{sorted(_CONFIG_KEYS)} (and the notebook's parameters {list(NOTEBOOK_PARAMETERS)})")
+    keys = (names & _CONFIG_KEYS) if names else _CONFIG_KEYS
+    return {k: v for k, v in injected.items() if k in keys and not isinstance(v, ModuleType)}, source
+
+
+def _papermill_source() -> str:
+    """``papermill parameters from <file>`` when the parent papermill process was given ``-f <file>``."""
+    try:  # Linux's view of the parent's command line; elsewhere the generic words will do
+        argv = [a.decode(errors="replace") for a in
+                Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        argv = []
+    for flag in ("-f", "--parameters_file", "--parameters-file"):
+        if flag in argv[:-1]:
+            return f"{argv[argv.index(flag) + 1]} (papermill parameters)"
+    return "papermill parameters (-f/-p)"
 
 
 def check_models(cfg: StudyConfig, *, source: str = "config", root: str | Path = ".") -> None:
@@ -98,18 +151,48 @@ def check_models(cfg: StudyConfig, *, source: str = "config", root: str | Path =
             check_width(m.name, m.spatial_dims, m.width)
         except ValueError as err:
             raise ValueError(f"{source}: models[{i}].width: {err}") from None
-        if m.pretrained and m.spatial_dims == 2 and m.name != "simplevit":
+        if m.pretrained and (m.spatial_dims == 3 or m.name == "simplevit"):
+            raise ValueError(f"{source}: models[{i}].pretrained: {m.name!r} ({m.spatial_dims}D) has no ImageNet "
+                             f"weights in medlib; expected pretrained: false (3D: a local file in weights_path)")
+        if m.pretrained:
             require_imagenet_weights(m.name)
         if m.weights_path is not None and not (Path(root) / m.weights_path).is_file():
             raise FileNotFoundError(f"{source}: models[{i}].weights_path: weights file not found: {m.weights_path}")
+    _check_device(cfg.train.device, source)
+    from medlib.learn.sizes import check_input_sizes
+
+    check_input_sizes(cfg, source=source)  # each model against image.size and its Grad-CAM map, before any work
+
+
+def _check_device(device: str, source: str) -> None:
+    """``train.device`` names a device this machine has (a missing GPU fails here, not after preprocessing)."""
+    import torch
+
+    try:
+        parsed = torch.device(device if device != "auto" else "cpu")
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{source}: train.device: expected 'auto', 'cpu', 'cuda' or 'cuda:<n>', got {device!r}") \
+            from None
+    count = torch.cuda.device_count() if parsed.type == "cuda" else 0
+    if parsed.type == "cuda" and (count == 0 or (parsed.index or 0) >= count):
+        raise ValueError(f"{source}: train.device: {device!r} but this machine has {count} CUDA device(s); expected "
+                         f"'auto' or 'cpu'" + (f" or cuda:0..cuda:{count - 1}" if count else ""))
+    if parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"{source}: train.device: expected 'auto', 'cpu', 'cuda' or 'cuda:<n>', got {device!r}")
 
 
 def prepare(cfg: StudyConfig) -> Prepared:
     """Read and validate the cohort, then split it by patient (or read the user's split) and check leakage."""
     import_public_source(cfg)
     cohort = load_cohort(cfg.cohort.manifest, cfg.cohort)
+    from medlib.stats.subgroups import check_subgroup_columns  # analysis.subgroups: refused here, by name
+
+    check_subgroup_columns(list(cohort.table.columns), cfg.analysis.subgroups, str(cohort.manifest))
+    probe_cohort(cohort)  # every image read once, in threads: all unreadable files listed before any training
+    check_geometry(cohort, volumes=len(cfg.image.size) == 3 or cfg.design == "features")
     if cfg.split.split_file:
         split = read_split(cfg.split.split_file, cohort)
+        _check_validation_set(cfg, split)
         how = f"User-provided split from {Path(cfg.split.split_file).name}, checked for patient overlap."
     else:
         split = split_cohort(cohort, ratios=cfg.split.ratios, seed=cfg.split.seed, stratify=cfg.split.stratify,
@@ -118,6 +201,13 @@ def prepare(cfg: StudyConfig) -> Prepared:
     split = split[list(SPLIT_COLUMNS)].reset_index(drop=True)
     table = cohort.table.drop(columns=["set"]).merge(split[["case_id", "set"]], on="case_id", validate="1:1")
     return Prepared(cohort=cohort, table=table, split=SplitRecord(table=split, hash=split_hash(split), how=how))
+
+
+def _check_validation_set(cfg: StudyConfig, split: pd.DataFrame) -> None:
+    """A user's split must hold the validation set the epoch or threshold is chosen on."""
+    if "val" not in set(split["set"]) and (cfg.design == "classifier" or cfg.threshold.method != "fixed"):
+        raise CohortError(f"{cfg.split.split_file}: no case in set 'val'; expected a validation set (the "
+                          f"{'threshold' if cfg.threshold.method != 'fixed' else 'training epoch'} is chosen on it)")
 
 
 def split_sentence(cfg: StudyConfig) -> str:
@@ -176,8 +266,10 @@ def baseline_table(cfg: StudyConfig, prepared: Prepared, *, by: str) -> pd.DataF
         raise ValueError(f"by must be 'set' or 'outcome'; got {by!r}")
     continuous = [c for c in cfg.cohort.covariates if c not in cfg.cohort.categorical]
     labels = {c: c.replace("_", " ") for c in cfg.cohort.covariates}
-    return table1(table[[*cfg.cohort.covariates, by]], by=by, categorical=list(cfg.cohort.categorical),
-                  continuous=continuous, labels=labels)
+    # by set: SMDs, not p-values (the sets are split at random); patients and cases counted separately
+    return table1(table[[*cfg.cohort.covariates, by, "patient_id"]], by=by,
+                  categorical=list(cfg.cohort.categorical), continuous=continuous, labels=labels,
+                  compare="smd" if by == "set" else "tests", patient="patient_id")
 
 
 def example_images(prepared: Prepared, cfg: StudyConfig, *, n: int = 4, seed: int = 0) -> tuple[list, list]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import errno
 import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
@@ -22,8 +24,8 @@ from typing import IO, Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_csv", "atomic_write_json", "atomic_write_text",
-           "file_hash", "table_hash", "to_jsonable"]
+__all__ = ["DISK_FULL_ERRNOS", "atomic_open", "disk_full", "atomic_write_bytes", "atomic_write_csv", "atomic_write_json", "atomic_write_text",
+           "file_hash", "normal_permissions", "table_hash", "to_jsonable"]
 
 
 @contextlib.contextmanager
@@ -55,17 +57,57 @@ def atomic_open(path: str | Path, mode: str = "w", *, encoding: str | None = "ut
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        normal_permissions(tmp)  # mkstemp makes 0600; outputs get the mode open() would give
         kwargs = {"encoding": encoding, "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
+            raise disk_full(path, err) from err
         raise
     _fsync_dir(path.parent)
+
+
+#: errno values that mean the disk (or the user's quota, or the file size limit) is full.
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_full(path: str | Path, err: OSError) -> OSError:
+    """The error to raise when writing ``path`` ran out of space: it says so, names the file and the free space
+    left, and keeps the errno (the temporary file is already removed by the caller)."""
+    try:
+        free = f"{shutil.disk_usage(Path(path).parent).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return OSError(err.errno, f"disk full while writing {path} ({free}; {os.strerror(err.errno)}); free some "
+                              f"space and run again (nothing was left half-written)")
+
+
+_FILE_MODE = 0o666
+
+
+def _umask() -> int:
+    """The process's umask: from ``/proc/self/status`` on Linux (no change to the process), else read back by
+    setting it (os has no getter)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def normal_permissions(path: str | Path) -> Path:
+    """Give a file made by ``tempfile.mkstemp`` (0600) the mode ``open()`` gives: 0666 less the umask
+    (0644 with the usual umask 022), so a report or run record is readable like any other output."""
+    os.chmod(path, _FILE_MODE & ~_umask())
+    return Path(path)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -10,7 +10,9 @@ One study run lives in ``runs/<study>/<run-id>/`` (DESIGN.md, "Where a run lives
     checkpoints/<model>/
     cams/
 
-Files are written atomically (``medlib.runs.atomic``); ``provenance.json`` holds what
+Files are written atomically (``medlib.runs.atomic``), only inside the run folder, and the folder is locked while a
+process writes it (``medlib.runs.guard``): ``config.yaml`` and ``split.csv`` are written once; writing them again
+with other content (a resume with other settings) is refused, never an overwrite. ``provenance.json`` holds what
 ``medlib.runs.provenance.collect_provenance`` returns. The names of both modules that callers import from here
 (``atomic_write_json``, ``collect_provenance``, ...) are re-exported.
 """
@@ -28,6 +30,7 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
+from medlib.runs.guard import CONFIG_NAME, RunLock, RunMismatch, check_resume, inside, safe_name
 from medlib.runs.atomic import (atomic_open, atomic_write_bytes, atomic_write_csv, atomic_write_json,
                                 atomic_write_text, file_hash, table_hash, to_jsonable)
 from medlib.runs.provenance import (NOT_INSTALLED, PACKAGES, UNKNOWN, collect_provenance, cuda_device_name,
@@ -35,13 +38,13 @@ from medlib.runs.provenance import (NOT_INSTALLED, PACKAGES, UNKNOWN, collect_pr
 from medlib.schema import ID_COLUMNS, check_predictions
 
 __all__ = ["CAMS_DIR", "CHECKPOINTS_DIR", "CONFIG_NAME", "METRICS_NAME", "PREDICTIONS_NAME", "PROVENANCE_NAME",
-           "SPLIT_COLUMNS", "SPLIT_NAME", "RunDir", "make_run_id", "new_run", "open_run", "safe_folder_name",
+           "SPLIT_COLUMNS", "SPLIT_NAME", "RunDir", "cam_file", "make_run_id", "new_run", "open_run", "safe_folder_name",
+           "start_run",
            # re-exported from medlib.runs.atomic and medlib.runs.provenance
            "atomic_open", "atomic_write_bytes", "atomic_write_csv", "atomic_write_json", "atomic_write_text",
            "file_hash", "table_hash", "to_jsonable", "NOT_INSTALLED", "PACKAGES", "UNKNOWN", "collect_provenance",
            "cuda_device_name", "git_commit", "package_version"]
 
-CONFIG_NAME = "config.yaml"
 SPLIT_NAME = "split.csv"
 PREDICTIONS_NAME = "predictions.csv"
 METRICS_NAME = "metrics.json"
@@ -75,11 +78,9 @@ def _check_predictions(df: pd.DataFrame) -> None:
 
 
 def safe_folder_name(name: str) -> str:
-    """A model's display name as a folder name (letters, digits, '.', '_', '-')."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._-")
-    if not safe:
-        raise ValueError(f"model name {name!r} gives an empty folder name")
-    return safe
+    """A model's display name (or any identifier) as one folder or file name: ``guard.safe_name``, so two names
+    never share a folder and none leaves the run folder."""
+    return safe_name(name, what="model name")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +95,7 @@ class RunDir:
     """
 
     path: Path
+    resumed: bool = dataclasses.field(default=False, compare=False)  # reopened: config.yaml must be there already
 
     @property
     def run_id(self) -> str:
@@ -114,52 +116,72 @@ class RunDir:
             data = to_jsonable(config)
         else:
             raise TypeError(f"config must be a StudyConfig or a mapping; got {type(config).__name__}")
-        return atomic_write_text(self.path / CONFIG_NAME, yaml.safe_dump(data, sort_keys=False,
-                                                                           allow_unicode=True))
+        target = self._file(CONFIG_NAME)
+        if target.is_file() or self.resumed:
+            check_resume(self.path, config if not isinstance(config, Mapping) else _as_config(data, target))
+            RunLock.acquire(self.path)
+            return target  # the same settings: the run's own config.yaml stays as it was
+        RunLock.acquire(self.path)
+        return atomic_write_text(target, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
     def write_split(self, split: pd.DataFrame) -> Path:
         """``split.csv``: one row per case with at least ``case_id`` and ``set``."""
         missing = [c for c in SPLIT_COLUMNS if c not in split.columns]
         if missing:
             raise ValueError(f"split is missing column(s) {missing}; expected at least {list(SPLIT_COLUMNS)}")
-        return atomic_write_csv(split, self.path / SPLIT_NAME)
+        target = self._file(SPLIT_NAME)
+        if target.is_file():
+            old = self.read_split()
+            if table_hash(_canonical(old)) != table_hash(_canonical(split)):
+                raise RunMismatch(f"{target}: the run's split differs from this split (other cases or sets); "
+                                  f"a run keeps its split: start a new run")
+            return target
+        return atomic_write_csv(split, target)
 
     def write_predictions(self, predictions: pd.DataFrame) -> Path:
         """``predictions.csv``: the long Predictions table."""
         _check_predictions(predictions)
-        return atomic_write_csv(predictions, self.path / PREDICTIONS_NAME)
+        return atomic_write_csv(predictions, self._file(PREDICTIONS_NAME))
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
         """``metrics.json``: a mapping of plain values (NaN is written as ``null``)."""
         if not isinstance(metrics, Mapping):
             raise TypeError(f"metrics must be a mapping; got {type(metrics).__name__}")
-        return atomic_write_json(metrics, self.path / METRICS_NAME)
+        return atomic_write_json(metrics, self._file(METRICS_NAME))
 
     def write_provenance(self, provenance: Mapping[str, Any]) -> Path:
         """``provenance.json``: the dict from :func:`collect_provenance`."""
         if not isinstance(provenance, Mapping):
             raise TypeError(f"provenance must be a mapping; got {type(provenance).__name__}")
-        return atomic_write_json(provenance, self.path / PROVENANCE_NAME)
+        return atomic_write_json(provenance, self._file(PROVENANCE_NAME))
 
     # -- folders
-    def checkpoint_dir(self, model_name: str) -> Path:
-        """``checkpoints/<model>/`` (created); the model's display name made safe for a folder name."""
-        folder = self.path / CHECKPOINTS_DIR / safe_folder_name(model_name)
+    def _file(self, *parts: str) -> Path:
+        """``<run>/<parts...>``, checked to lie inside the run folder (``guard.inside``)."""
+        return inside(self.path, Path(*parts))
+
+    def _folder(self, *parts: str) -> Path:
+        folder = self._file(*parts)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def checkpoint_dir(self, model_name: str) -> Path:
+        """``checkpoints/<model>/`` (created); the model's display name made safe for a folder name."""
+        return self._folder(CHECKPOINTS_DIR, safe_folder_name(model_name))
 
     @property
     def cams_dir(self) -> Path:
         """``cams/`` (created)."""
-        folder = self.path / CAMS_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return self._folder(CAMS_DIR)
 
     def model_cams_dir(self, model_name: str) -> Path:
         """``cams/<model>/`` (created), named like ``checkpoint_dir``."""
-        folder = self.cams_dir / safe_folder_name(model_name)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return self._folder(CAMS_DIR, safe_folder_name(model_name))
+
+    def cam_file(self, model_name: str, case_id: str) -> Path:
+        """``cams/<model>/<case>.npy``: the one place a case id becomes a file name (``cam_file``)."""
+        self.model_cams_dir(model_name)
+        return inside(self.path, cam_file(self.path / CAMS_DIR, model_name, case_id))
 
     # -- readers
     def _need(self, name: str) -> Path:
@@ -189,6 +211,24 @@ class RunDir:
 
     def read_provenance(self) -> dict[str, Any]:
         return json.loads(self._need(PROVENANCE_NAME).read_text(encoding="utf-8"))
+
+
+def cam_file(cams_dir: str | Path, model_name: str, case_id: str) -> Path:
+    """``<cams_dir>/<model>/<case>.npy`` with both names made safe (``guard.safe_name``); the viewer finds a map
+    with the same call."""
+    return Path(cams_dir) / safe_folder_name(model_name) / f"{safe_name(case_id, what='case_id')}.npy"
+
+
+def _canonical(split: pd.DataFrame) -> pd.DataFrame:
+    """(case_id, set) as text in case order: a split read back from CSV compares equal to the one written."""
+    table = split[list(SPLIT_COLUMNS)].astype(str)
+    return table.sort_values("case_id", kind="stable").reset_index(drop=True)
+
+
+def _as_config(data: Mapping[str, Any], target: Path) -> Any:
+    from medlib.config import config_from_dict
+
+    return config_from_dict(data, source=str(target))
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -224,6 +264,7 @@ def new_run(study: str, *, runs_dir: str | Path = "runs", run_id: str | None = N
         except FileExistsError:
             raise FileExistsError(f"run {path} already exists; choose another run_id, or resume it with "
                                   f"open_run({str(path)!r})") from None
+        RunLock.acquire(path)
         return RunDir(path)
     for _ in range(100):
         path = parent / make_run_id()
@@ -231,17 +272,40 @@ def new_run(study: str, *, runs_dir: str | Path = "runs", run_id: str | None = N
             path.mkdir()
         except FileExistsError:
             continue
+        RunLock.acquire(path)
         return RunDir(path)
     raise FileExistsError(f"could not create a new run folder in {parent} after 100 attempts")
 
 
-def open_run(path: str | Path) -> RunDir:
+def open_run(path: str | Path, config: Any = None) -> RunDir:
     """Reopen an existing run folder (to resume training or read its files).
+
+    Reading needs nothing more. To write into it, ``config`` (the ``StudyConfig`` of the resumed run) is
+    checked first (``guard.check_resume``: the same study and settings, not in use, checkpoints intact) and the
+    folder is then locked for this process; without ``config`` the first ``write_config`` does that check.
 
     Raises:
         FileNotFoundError: ``path`` is not an existing folder.
+        RunMismatch, RunInUse: see ``guard.check_resume``.
     """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"run folder not found: {path} (expected runs/<study>/<run-id>/)")
-    return RunDir(path)
+    if config is not None:
+        check_resume(path, config)
+        RunLock.acquire(path)
+    return RunDir(path, resumed=True)
+
+
+def start_run(config: Any, *, run_id: str | None = None, resume: str | Path | None = None) -> RunDir:
+    """The run folder a study writes: ``resume`` checked and locked (nothing written), or a new folder
+    ``<runs_dir>/<study>/<run_id>`` with ``config.yaml`` written once.
+
+    Raises:
+        FileExistsError: ``run_id`` exists. FileNotFoundError, RunMismatch, RunInUse: a bad ``resume``.
+    """
+    if resume:
+        return open_run(resume, config)
+    run = new_run(config.study.name, runs_dir=config.runs_dir, run_id=run_id or None)
+    run.write_config(config)
+    return run

@@ -17,11 +17,11 @@ IMAGE_SIZE = 32  # 32-pixel radiographs; ICH CT 32 x 32 in-plane
 
 @pytest.fixture(scope="session")
 def base_cohorts(tmp_path_factory) -> Path:
-    """NEC, ONFH and ICH synthetic cohorts (DICOM with planted identifiers, NIfTI masks); never modified."""
+    """NEC, ONFH, ICH and glioma synthetic cohorts (DICOM with planted identifiers, NIfTI masks); never modified."""
     from medlib import synth
 
     root = tmp_path_factory.mktemp("base")
-    for study in ("nec", "onfh", "ich"):
+    for study in ("nec", "onfh", "ich", "glioma"):
         synth.generate(study, root, seed=0, scale=SCALE, image_size=IMAGE_SIZE)
     return root
 

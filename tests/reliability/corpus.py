@@ -7,10 +7,16 @@ or key and what was expected.
 
 ``stage`` says where medlib catches it:
 
-* ``preflight``: ``medlib run`` rejects it before any notebook starts or any run folder exists;
-* ``notebook``: only a study notebook reads the broken image; the CLI line is ``StudyFailed: <study>:
+* ``preflight``: ``medlib run`` rejects it before any notebook starts or any run folder exists (unreadable images
+  too: every image is read once and every mask's geometry checked before the notebook starts);
+* ``notebook``: only a study notebook meets it (an empty ROI, found by radiomics); the CLI line is ``StudyFailed: <study>:
   <original error type>: <message>`` and the run folder is marked ``failed.json``;
-* ``synth``: another CLI command (``medlib synth``).
+* ``synth``: another CLI command (``medlib synth``);
+* ``api``: reached through the Python API only (a run folder's guard, a reader, a write that runs out of disk).
+
+``klass`` is the class of issue #20 a case belongs to (1 paths from data, 2 run folders, 3 silent wrong results,
+4 geometry, 5 resource limits, 6 late errors; 0 the general malformed inputs before it). The classes' cases are
+in ``corpus_classes.py`` and join ``CASES`` at the end of this module.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Case:
     reports: Path | None = None   # where a report would appear
     study: str = "nec"
     env: dict = field(default_factory=dict)  # extra environment of the CLI process
+    klass: int = 0                # issue #20's class (see the module docstring)
 
 
 @dataclass
@@ -73,9 +80,12 @@ class Workspace:
         data = yaml.safe_load((SMOKE / f"{self.study}.yaml").read_text())
         data["cohort"]["manifest"] = str(self.manifest)
         data["runs_dir"] = str(self.root / "runs")
-        data.setdefault("image", {})["cache_dir"] = str(self.root / "cache")
+        if data.get("design") != "features":  # a features design reads no image section
+            data.setdefault("image", {})["cache_dir"] = str(self.root / "cache")
         for key, value in sections.items():
-            if isinstance(value, dict) and isinstance(data.get(key), dict):
+            if key == "split" and "split_file" in value:  # the file gives the sets: ratios and seed would be unused
+                data[key] = dict(value)
+            elif isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
@@ -86,8 +96,10 @@ class Workspace:
     def run_argv(self, params: Path, *extra: str) -> list[str]:
         return ["run", self.study, "-f", str(params), "--reports", str(self.root / "reports"), *extra]
 
-    def case(self, name: str, stage: str, api: Callable[[], object], error, match: str, argv: list[str]) -> Case:
-        return Case(name, stage, api, error, match, argv, self.root / "runs", self.root / "reports", self.study)
+    def case(self, name: str, stage: str, api: Callable[[], object], error, match: str, argv: list[str],
+             klass: int = 0) -> Case:
+        return Case(name, stage, api, error, match, argv, self.root / "runs", self.root / "reports", self.study,
+                    klass=klass)
 
 
 def workspace(base: Path, tmp: Path, study: str) -> Workspace:
@@ -151,7 +163,8 @@ def label_outside_allowed(ws):
     ws.write_table(df)
     p = ws.params()
     return ws.case("label value outside the allowed set", "preflight", _cohort(ws, p), ValueError,
-                   r"line 5: label 'maybe' is not one of \['surgery', 'no_surgery'\]", ws.run_argv(p))
+                   r"column 'label': 1 of \d+ rows holds a value that is neither cohort\.positive 'surgery' nor "
+                   r"cohort\.negative 'no_surgery': 'maybe' \(1 row\); first at line 5", ws.run_argv(p))
 
 
 def duplicate_case_ids(ws):
@@ -336,7 +349,7 @@ def builtin_study_unknown(ws):
     argv = ["run", "necrosis", "--reports", str(ws.root / "reports")]
     return Case("built-in study that does not exist", "preflight",
                 lambda: run_study("necrosis", reports_dir=ws.root / "reports"), FileNotFoundError,
-                r"params file not found: params/necrosis\.yaml; studies: \[.*'nec'", argv, ws.root / "runs",
+                r"params file not found: params/necrosis\.yaml.*studies: \[.*'nec'", argv, ws.root / "runs",
                 ws.root / "reports")
 
 
@@ -480,7 +493,7 @@ def _dicom_case(ws, name: str, mutate: Callable[[Path], None], match: str, error
     path = first_image(ws, "xray")
     mutate(path)
     p = ws.params()
-    return ws.case(name, "notebook", _read(path), error, match, ws.run_argv(p))
+    return ws.case(name, "preflight", _read(path), error, match, ws.run_argv(p))
 
 
 def dicom_corrupt(ws):
@@ -526,7 +539,7 @@ def unsupported_file_kind(ws):
     df.loc[0, "xray"] = df.loc[0, "xray"].replace(".dcm", ".txt")
     ws.write_table(df)
     p = ws.params()
-    return ws.case("image of an unsupported kind (.txt)", "notebook", _read(path.with_suffix(".txt")), ValueError,
+    return ws.case("image of an unsupported kind (.txt)", "preflight", _read(path.with_suffix(".txt")), ValueError,
                    r"NEC-0001\.txt: unsupported image file; expected DICOM", ws.run_argv(p))
 
 
@@ -541,7 +554,7 @@ def series_mixed_orientation(ws):
     ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]  # a sagittal slice in an axial series
     ds.save_as(path)
     p = ws.params()
-    return ws.case("DICOM series with mixed orientations", "notebook", _read(folder), ValueError,
+    return ws.case("DICOM series with mixed orientations", "preflight", _read(folder), ValueError,
                    r"ICH-0001: mixed slice orientations in one series", ws.run_argv(p))
 
 
@@ -550,7 +563,7 @@ def series_missing_slice(ws):
     files = sorted(folder.iterdir(), key=lambda f: float(pydicom.dcmread(f).ImagePositionPatient[2]))
     files[len(files) // 2].unlink()
     p = ws.params()
-    return ws.case("DICOM series with a missing slice", "notebook", _read(folder), ValueError,
+    return ws.case("DICOM series with a missing slice", "preflight", _read(folder), ValueError,
                    r"ICH-0001: inconsistent slice spacing", ws.run_argv(p))
 
 
@@ -564,7 +577,7 @@ def nifti_wrong_dims(ws):
     data = np.asarray(img.dataobj)
     nib.save(nib.Nifti1Image(np.stack([data, data], axis=-1), img.affine), path)
     p = ws.params()
-    return ws.case("NIfTI with the wrong number of dimensions (4D, 2 volumes)", "notebook", _read(path), ValueError,
+    return ws.case("NIfTI with the wrong number of dimensions (4D, 2 volumes)", "preflight", _read(path), ValueError,
                    r"ICH-0001\.nii\.gz: NIfTI image has shape \(\d+, \d+, \d+, 2\); expected a 3D volume",
                    ws.run_argv(p))
 
@@ -575,7 +588,7 @@ def mask_shape_mismatch(ws):
     data = np.asarray(img.dataobj)
     nib.save(nib.Nifti1Image(np.ascontiguousarray(data[:, :, :-3]), img.affine), path)
     p = ws.params()
-    return ws.case("image and mask shape mismatch (ICH)", "notebook", _ich_case(ws), ValueError,
+    return ws.case("image and mask shape mismatch (ICH)", "preflight", _ich_case(ws), ValueError,
                    r"ICH-0001.*mask shape \(\d+, \d+, \d+\) .*differs from image shape", ws.run_argv(p))
 
 
@@ -608,3 +621,8 @@ CASES: dict[str, tuple[str, Callable]] = {f.__name__: (study, f) for study, f in
     ("nec", unsupported_file_kind), ("ich", series_mixed_orientation), ("ich", series_missing_slice),
     ("ich", nifti_wrong_dims), ("ich", mask_shape_mismatch), ("ich", mask_empty),
 ]}
+
+#: The cases of issue #20's six classes (``klass`` 1-6), kept in their own module.
+from tests.reliability.corpus_classes import CLASS_CASES  # noqa: E402 - they build on the helpers above
+
+CASES.update(CLASS_CASES)

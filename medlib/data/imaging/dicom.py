@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from medlib.data.imaging.geometry import Geometry, lps_affine
 from medlib.data.imaging.image import Image
 from medlib.data.imaging.window import apply_window, check_window
 
@@ -35,6 +36,8 @@ WINDOWED_MODALITIES = ("CR", "DX", "MG", "RF", "XA", "IO", "PX", "OT")
 SLICE_SPACING_TOLERANCE = 0.1  # relative: a gap more than 10% off the median spacing means missing slices
 DUPLICATE_POSITION_MM = 1e-3   # slices closer than this along the normal share one position
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as PIL's convert("L")
+MAX_PIXELS = 1024 ** 3  # rows x columns x frames decoded at most (a header claiming more is refused)
+TILT_TOLERANCE = 0.01   # in-plane shift between slices, as a fraction of the slice spacing (gantry tilt)
 
 
 # ------------------------------------------------------------------------------------------------ headers
@@ -127,6 +130,10 @@ def _pixels(ds, path: Path) -> np.ndarray:
     """Stored pixel values; colour (RGB, palette) converted to grey with ITU-R 601 luma weights."""
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise _missing_pixels_error(ds, path)
+    dims = [int(ds.get(k, 1) or 1) for k in ("Rows", "Columns", "NumberOfFrames", "SamplesPerPixel")]
+    if min(dims) < 1 or float(np.prod(dims, dtype=np.float64)) > MAX_PIXELS:
+        raise ValueError(f"{path}: DICOM header gives {dims[0]} x {dims[1]} pixels x {dims[2]} frames x {dims[3]} "
+                         f"samples; expected 1 to {MAX_PIXELS} values")
     try:
         pixels = ds.pixel_array
         if str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR":  # indices, not intensities
@@ -143,16 +150,21 @@ def _is_colour(ds) -> bool:
     return int(ds.get("SamplesPerPixel", 1)) == 3 or str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR"
 
 
-def _rescale_dataset(item):
+def _rescale_dataset(item, path: Path | str = ""):
+    """Slope and intercept of one image or frame; a slope of 0 (every pixel the intercept: a blank image) or a
+    non-finite value is refused, naming the file."""
     from pydicom.dataset import Dataset
 
     out = Dataset()
-    out.RescaleSlope = _float(item, "RescaleSlope", 1.0)
-    out.RescaleIntercept = _float(item, "RescaleIntercept", 0.0)
+    slope, intercept = _float(item, "RescaleSlope", 1.0), _float(item, "RescaleIntercept", 0.0)
+    if slope == 0 or not np.isfinite(slope) or not np.isfinite(intercept):
+        raise ValueError(f"{path}: RescaleSlope {slope:g} and RescaleIntercept {intercept:g}; expected a finite, "
+                         f"non-zero slope (a slope of 0 makes every pixel {intercept:g}: a blank image)")
+    out.RescaleSlope, out.RescaleIntercept = slope, intercept
     return out
 
 
-def _rescale(ds, pixels: np.ndarray) -> np.ndarray:
+def _rescale(ds, pixels: np.ndarray, path: Path | str = "") -> np.ndarray:
     """Modality LUT (PS3.3 C.11.1): a LUT sequence, or slope/intercept (per frame in enhanced files)."""
     from pydicom.pixels import apply_modality_lut
 
@@ -160,10 +172,10 @@ def _rescale(ds, pixels: np.ndarray) -> np.ndarray:
         return apply_modality_lut(pixels, ds).astype(np.float32)
     items = None if "RescaleSlope" in ds else _frame_items(ds, "PixelValueTransformationSequence")
     if items is None:
-        return apply_modality_lut(pixels, _rescale_dataset(ds)).astype(np.float32)
+        return apply_modality_lut(pixels, _rescale_dataset(ds, path)).astype(np.float32)
     if pixels.ndim == 2:
-        return apply_modality_lut(pixels, _rescale_dataset(items[0])).astype(np.float32)
-    frames = [apply_modality_lut(frame, _rescale_dataset(item)) for frame, item in zip(pixels, items)]
+        return apply_modality_lut(pixels, _rescale_dataset(items[0], path)).astype(np.float32)
+    frames = [apply_modality_lut(frame, _rescale_dataset(item, path)) for frame, item in zip(pixels, items)]
     return np.stack(frames).astype(np.float32)
 
 
@@ -300,7 +312,7 @@ def read_dicom(path: str | Path, *, window: tuple[float, float] | None = None,
     """
     path = Path(path)
     ds = _dcmread(path)
-    values = _rescale(ds, _pixels(ds, path))
+    values = _rescale(ds, _pixels(ds, path), path)
     values, used = _display(ds, values, window, apply_voi)
     photometric = str(ds.get("PhotometricInterpretation", "")) or None
     extra: dict[str, Any] = {"window_used": used}
@@ -381,7 +393,27 @@ def _ordered_positions(headers: list, orientation: np.ndarray, positions: np.nda
         raise ValueError(f"{folder}: inconsistent slice spacing (gaps from {gaps.min():.3g} to {gaps.max():.3g} mm, "
                          f"median {spacing:.3g}); missing slices? Expected gaps within "
                          f"{SLICE_SPACING_TOLERANCE:.0%} of the median")
+    _check_tilt(positions[order], _normal(orientation), spacing, folder)
     return order, spacing, "positions"
+
+
+def _check_tilt(positions: np.ndarray, normal: np.ndarray, spacing: float, folder: Path) -> None:
+    """Refuse a gantry-tilted series: its slices are shifted in-plane from one to the next, so stacking them as
+    (D, H, W) would shear the anatomy."""
+    steps = np.diff(positions, axis=0)
+    in_plane = steps - np.outer(steps @ normal, normal)
+    shift = float(np.linalg.norm(in_plane, axis=1).max())
+    if shift > TILT_TOLERANCE * spacing:
+        tilt = float(np.degrees(np.arctan2(shift, spacing)))
+        raise ValueError(f"{folder}: gantry-tilted series: each slice is shifted {shift:.3g} mm in-plane from the "
+                         f"previous one (a tilt of about {tilt:.1f} degrees); expected slices stacked along their "
+                         f"normal: resample the series onto an untilted grid first (e.g. dcm2niix corrects tilt)")
+
+
+def _series_affine(orientation: np.ndarray, first: np.ndarray, slice_spacing: float, pixel: tuple) -> np.ndarray:
+    """Index (d, h, w) → LPS mm: d along the normal, h along the column direction, w along the row direction."""
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    return lps_affine([_normal(orientation) * slice_spacing, col_dir * pixel[0], row_dir * pixel[1]], first)
 
 
 def read_dicom_series(folder: str | Path, *, window: tuple[float, float] | None = None) -> Image:
@@ -407,7 +439,7 @@ def read_dicom_series(folder: str | Path, *, window: tuple[float, float] | None 
     _check_one_series(headers, files, folder)
     orientation, positions = _slice_geometry(headers, folder)
     order, slice_spacing, spacing_from = _ordered_positions(headers, orientation, positions, folder)
-    values = np.stack([_rescale(headers[i], _pixels(headers[i], files[i])) for i in order])
+    values = np.stack([_rescale(headers[i], _pixels(headers[i], files[i]), files[i]) for i in order])
     first = headers[order[0]]
     extra: dict[str, Any] = {"window_used": "none"}
     if window is not None:
@@ -420,4 +452,31 @@ def read_dicom_series(folder: str | Path, *, window: tuple[float, float] | None 
     return Image(array=np.ascontiguousarray(values, dtype=np.float32), spacing=(slice_spacing, row, col),
                  modality=str(first.get("Modality", "")) or None, photometric=photometric, source=str(folder),
                  meta=_meta(first, slices=len(headers), skipped_files=skipped, slice_spacing_from=spacing_from,
-                            **extra))
+                            **extra), affine=_series_affine(orientation, positions[order[0]], slice_spacing, (row, col)))
+
+
+def series_geometry(folder: str | Path) -> Geometry:
+    """The geometry ``read_dicom_series`` would give, from the headers only (no pixel data is decoded), with the
+    same checks (one series, one orientation and size, even spacing, no gantry tilt)."""
+    folder = Path(folder)
+    files, _ = _series_files(folder)
+    headers = [_dcmread(p, stop_before_pixels=True) for p in files]
+    _check_one_series(headers, files, folder)
+    orientation, positions = _slice_geometry(headers, folder)
+    order, slice_spacing, _ = _ordered_positions(headers, orientation, positions, folder)
+    first = headers[order[0]]
+    row, col = _spacing_2d(first)
+    return Geometry((len(headers), int(first.Rows), int(first.Columns)), (slice_spacing, row, col),
+                    _series_affine(orientation, positions[order[0]], slice_spacing, (row, col)), str(folder))
+
+
+def file_geometry(path: str | Path) -> Geometry:
+    """Shape and spacing of one DICOM file from its header (frames, rows, columns); no affine."""
+    path = Path(path)
+    ds = _dcmread(path, stop_before_pixels=True)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    shape = (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
+    spacing = _spacing_2d(ds)
+    if frames > 1:
+        return Geometry((frames, *shape), (_header_slice_spacing(ds)[0], *spacing), None, str(path))
+    return Geometry(shape, spacing, None, str(path))

@@ -18,6 +18,8 @@ class Image:
         photometric: photometric interpretation of the source (after inversion, high is always bright).
         source: the file or folder it was read from.
         meta: technical tags only (an allow-list; never names, IDs, dates, UIDs or institutions).
+        affine: 4 x 4 map from the array index (d, h, w, 1) to patient LPS coordinates in mm for volumes whose
+            file places them in the patient (DICOM series, NIfTI); None otherwise (``imaging.geometry``).
     """
 
     array: np.ndarray
@@ -26,6 +28,7 @@ class Image:
     photometric: str | None = None
     source: str = ""
     meta: dict = field(default_factory=dict)
+    affine: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (f"Image(shape={self.array.shape}, spacing={tuple(round(s, 4) for s in self.spacing)}, "

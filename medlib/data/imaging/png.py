@@ -13,6 +13,10 @@ import numpy as np
 
 from medlib.data.imaging.image import Image
 
+#: Largest raster decoded (pixels): a 16k x 16k radiograph. Pillow's own bomb limit warns below it and refuses
+#: at twice its MAX_IMAGE_PIXELS with an error that does not name the file.
+MAX_PIXELS = 16384 * 16384
+
 
 def read_png(path: str | Path) -> Image:
     """Read a 2D image as float32 (H, W), spacing (1.0, 1.0) as the file carries none.
@@ -31,11 +35,21 @@ def read_png(path: str | Path) -> Image:
     path = Path(path)
     try:
         with PILImage.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS or min(width, height) < 1:
+                raise ValueError(f"{path}: image header gives {width} x {height} pixels; expected 1 to {MAX_PIXELS} "
+                                 f"pixels (a decompression bomb?)")
             mode = img.mode
             if mode in ("RGB", "RGBA", "P", "LA", "CMYK"):
                 img = img.convert("L")
             array = np.asarray(img)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except PILImage.DecompressionBombError as err:
+        raise ValueError(f"{path}: refused as a decompression bomb ({err})") from None
+    except ValueError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: unreadable image file ({type(err).__name__}: {err})") from err
+    except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"{path}: unreadable image file ({type(err).__name__}: {err})") from err
     if array.ndim != 2:
         raise ValueError(f"{path}: image has shape {array.shape}; expected a 2D greyscale image")

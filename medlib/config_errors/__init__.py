@@ -307,3 +307,9 @@ def _number_hint(tp: Any, value: Any) -> str | None:
         if yaml.safe_load(written) == x:
             return written
     return repr(x)
+
+
+# the reading side (strict YAML, overrides, settings without effect), re-exported here
+from medlib.config_errors.reading import (MAX_YAML_BYTES, MAX_YAML_NODES, NAME_MAX,  # noqa: E402
+                                          check_combinations, ignored_settings, label_text, load_yaml, merge,
+                                          parse_overrides, path_text)
