@@ -1,22 +1,21 @@
-"""Rendering executed study notebooks into the HTML site and one PDF per study: ``render_reports``.
+"""Rendering with Quarto: the report site, a PDF per study and a manuscript per study (HTML, PDF, DOCX).
 
-- ``site``: ``render_reports`` (engine choice, atomic replacement of the site) and ``RenderResult``.
-- ``cells``: reading a notebook's cells (Quarto ``#|`` options, failed cells, front matter, title, summary).
-- ``notebook``: one executed notebook → one pandoc Markdown document (numbered figures and tables,
-  cross-references, images).
-- ``pages``: the site's pages (index, one per study in order of title, methods).
-- ``pandoc``: the pandoc + Typst engine (offline, from Python wheels); ``tools``: running pandoc and Typst.
-- ``quarto``: the Quarto engine, when ``quarto`` and a ``_quarto.yml`` are there.
+- ``site``: ``render_reports`` (the Quarto website of a reports folder, atomically replaced) and ``RenderResult``.
+- ``manuscript``: ``build_manuscript`` (a Quarto manuscript project per study) and ``article`` (its text, from
+  the run record).
+- ``notebooks``: which executed notebooks are published, which failed and where their log is; the one-output
+  rule of labelled cells; where a notebook's run record is.
+- ``quarto``: finding Quarto (``QuartoNotFound`` says how to install it) and running it.
+- ``templates/``: the Quarto project files (``site.yml``, ``manuscript.yml``), ``methods.qmd``, the method
+  references (``methods.bib``) and the citation style (``medlib.csl``).
 
-Nothing here knows a study: pages, titles and their order come from the notebooks and the reports folder.
+Nothing here knows a study: titles, words and numbers come from the notebooks and run records.
 """
 
-from medlib.render.cells import check_executed, notebook_summary, notebook_title, parse_cell_options
-from medlib.render.notebook import RenderWarning, notebook_to_markdown, resolve_references
-from medlib.render.pages import find_reports
-from medlib.render.quarto import quarto_project
-from medlib.render.site import ENGINES, RenderResult, render_reports
+from medlib.render.manuscript import build_manuscript
+from medlib.render.notebooks import check_labelled_cells, scan_reports
+from medlib.render.quarto import QuartoNotFound, find_quarto
+from medlib.render.site import RenderResult, render_reports
 
-__all__ = ["ENGINES", "RenderResult", "RenderWarning", "check_executed", "find_reports", "notebook_summary",
-           "notebook_title", "notebook_to_markdown", "parse_cell_options", "quarto_project", "render_reports",
-           "resolve_references"]
+__all__ = ["QuartoNotFound", "RenderResult", "build_manuscript", "check_labelled_cells", "find_quarto",
+           "render_reports", "scan_reports"]
