@@ -381,3 +381,109 @@ def test_volume_slices_of_a_map_flat_along_depth_are_central():
     cam = np.zeros((16, 8, 8))
     cam[:, 2, 2] = 1  # the same on every slice: no peak slice
     assert volume_slices(np.zeros((16, 8, 8)), cam, n=3) == volume_slices(np.zeros((16, 8, 8)), how="center", n=3)
+
+
+# ---------------------------------------------------------------- never "undefined"; gallery groups
+def test_random_cam_baseline_prints_a_number_for_constant_maps():
+    class Constant(nn.Module):  # its Grad-CAM map is all zeros: a one-cell layer, like NEC's layer4 at 64 px
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1))
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(self.features(x).flatten(1))
+
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="one cell"):
+        table = random_cam_baseline(Constant(), torch.randn(3, 1, 16, 16), layer="features")
+    row = table.iloc[0]
+    assert row["mean Spearman rho"] == 0.0  # every map constant: no shared ordering, counted as 0
+    assert row["constant maps (trained, randomised)"].startswith("3, 3")
+    assert "undefined" not in " ".join(map(str, row.values)) and "3 of the trained model's maps" in row["reading"]
+
+
+def test_select_gallery_cases_groups_and_min_cases():
+    preds = _predictions()
+    chosen = select_gallery_cases(preds, 0.5, n_per_group=2, model="cnn", groups=("TP", "FN", "FP"), min_cases=6)
+    assert chosen["group"].tolist() == ["TP", "TP", "FN", "FN", "FP", "FP"]
+    perfect = preds.assign(score=preds["y_true"] * 0.8 + 0.1)  # no FN, no FP: TPs first, then TNs fill up
+    chosen = select_gallery_cases(perfect, 0.5, n_per_group=2, model="cnn", groups=("TP", "FN", "FP"),
+                                  min_cases=6)
+    assert chosen["group"].tolist() == ["TP"] * 6
+    few = perfect[(perfect["y_true"] == 0) & (perfect["set"] == "test") & (perfect["model"] == "cnn")].head(3)
+    chosen = select_gallery_cases(few, 0.5, n_per_group=2, model="cnn",
+                                  groups=("TP", "FN", "FP"), min_cases=6)
+    assert chosen["group"].tolist() == ["TN"] * 3
+    with pytest.raises(ValueError, match=r"unknown groups \['XX'\]"):
+        select_gallery_cases(preds, 0.5, model="cnn", groups=("TP", "XX"))
+
+
+# ---------------------------------------------------------------- localisation against hand-computed values
+def _toy_cams():
+    """Three 10 x 10 maps and masks with scores worked out by hand (see each case)."""
+    cams = np.zeros((3, 10, 10))
+    masks = np.zeros((3, 10, 10), bool)
+    masks[:, 2:4, 2:4] = True                   # a 2 x 2 lesion at rows 2-3, cols 2-3 (4 pixels)
+    cams[0, 3, 3] = 1.0                         # case 0: peak inside; all of its energy inside
+    cams[0, 2, 2] = 0.5
+    cams[1, 3, 6] = 1.0                         # case 1: peak at (3, 6), 3 px right of the lesion's edge (3, 3)
+    cams[1, 2, 2] = 1.0 / 3                     # energy: 1/3 inside out of 4/3 → 0.25
+    cams[2] = 0.2                               # case 2: constant map: no maximum, energy share = 4/100
+    return cams, masks
+
+
+def test_pointing_game_by_hand():
+    from medlib.explain.localisation import pointing_game, tolerance_pixels
+
+    cams, masks = _toy_cams()
+    # no tolerance: only case 0 hits; case 2 (constant) misses although quantus would count its tied maxima
+    np.testing.assert_array_equal(pointing_game(cams, masks, tolerance=0), [1, 0, 0])
+    # tolerance 3 px: case 1's peak is exactly 3 px from (3, 3) → a hit; 2.9 px → a miss
+    np.testing.assert_array_equal(pointing_game(cams, masks, tolerance=3), [1, 1, 0])
+    np.testing.assert_array_equal(pointing_game(cams, masks, tolerance=2.9), [1, 0, 0])
+    assert tolerance_pixels((224, 224)) == pytest.approx(15)  # Zhang et al.'s 15 px at 224
+    assert tolerance_pixels((64, 48)) == pytest.approx(48 * 15 / 224)
+
+
+def test_relevance_mass_by_hand():
+    from medlib.explain.localisation import relevance_mass
+
+    cams, masks = _toy_cams()
+    np.testing.assert_allclose(relevance_mass(cams, masks), [1.0, 0.25, 0.04])
+    assert relevance_mass(np.zeros((1, 4, 4)), masks[:1, :4, :4])[0] == 0  # no energy anywhere, none inside
+    with pytest.raises(ValueError, match="non-negative"):
+        relevance_mass(-cams, masks)
+
+
+def test_localisation_in_3d_and_errors():
+    from medlib.explain.localisation import pointing_game, relevance_mass
+
+    cams = np.zeros((1, 6, 6, 6))
+    masks = np.zeros((1, 6, 6, 6), bool)
+    masks[0, 1, 4, 5] = True
+    cams[0, 1, 4, 5], cams[0, 4, 0, 0] = 1.0, 0.5   # peak on the lesion voxel, 1/3 of the energy elsewhere
+    assert pointing_game(cams, masks, tolerance=0)[0] == 1
+    assert pointing_game(cams[:, ::-1], masks, tolerance=0)[0] == 0  # a flipped map misses
+    np.testing.assert_allclose(relevance_mass(cams, masks), [1 / 1.5])
+    with pytest.raises(ValueError, match="empty"):
+        pointing_game(cams, np.zeros_like(masks))
+    with pytest.raises(ValueError, match="one shape"):
+        relevance_mass(cams, masks[:, :3])
+
+
+def test_centre_baseline_and_bootstrap():
+    from medlib.explain.localisation import bootstrap_mean, centre_map, score_localisation
+
+    centre = centre_map((9, 9))
+    assert np.unravel_index(centre.argmax(), centre.shape) == (4, 4) and centre.max() == pytest.approx(1)
+    cams, masks = _toy_cams()
+    masks[2] = False
+    masks[2, 4:6, 4:6] = True  # case 2's lesion at the centre: the baseline points at it
+    scores = score_localisation(cams, masks, tolerance=0)
+    np.testing.assert_array_equal(scores.centre_pointing, [0, 0, 1])
+    est, low, high = bootstrap_mean(np.array([1.0, 0.0, 1.0, 1.0]), n_boot=500, seed=0)
+    assert est == 0.75 and 0 <= low <= est <= high <= 1
+    assert bootstrap_mean(np.ones(5)) == (1.0, 1.0, 1.0)
+    diff = bootstrap_mean(np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.0]), n_boot=200)
+    assert diff[0] == pytest.approx(1 / 3)

@@ -74,21 +74,69 @@ def test_3d_models(name, layer):
 
 
 @pytest.mark.parametrize("name, dims, shape, layer", [
-    ("resnet18", 2, (1, 224, 224), "layer4"),   # 7 x 7 at stride 32
-    ("resnet18", 2, (1, 64, 64), "layer4"),     # 2 x 2
-    ("resnet18", 2, (1, 28, 28), "layer3"),     # layer4 would be 1 x 1 (MedMNIST)
-    ("resnet10", 3, (3, 32, 32, 32), "layer3"),  # layer4 would be 1 x 1 x 1 (the glioma demo)
-    ("resnet18", 3, (1, 64, 64, 64), "layer4"),
-    ("vgg16", 3, (3, 32, 32, 32), "features.4"),  # 2^3 after four pools
-    ("vgg16", 3, (3, 16, 16, 16), "features.2"),  # blocks 4 and 5 (after its pool) are 1^3
+    ("resnet18", 2, (1, 224, 224), "layer4"),   # 7 x 7 at stride 32: the usual layer
+    ("resnet18", 2, (1, 64, 64), "layer2"),     # layer4 2 x 2, layer3 4 x 4, layer2 8 x 8 >= 7
+    ("resnet18", 2, (1, 28, 28), "layer1"),     # MedMNIST: layer2 is 4 x 4, layer1 7 x 7
+    ("resnet10", 3, (3, 32, 32, 32), "layer2"),  # the glioma demo: layer3 2^3, layer2 4^3
+    ("resnet18", 3, (1, 128, 128, 128), "layer4"),  # 4^3 at stride 32
+    ("vgg16", 3, (3, 32, 32, 32), "features.2"),  # 16, 8, 4: the third block's pool gives 4^3
+    ("vgg16", 3, (3, 16, 16, 16), "features.1"),  # 8, 4
+    ("densenet121", 2, (1, 64, 64), "features.denseblock2"),  # features 2 x 2, denseblock3 4 x 4, denseblock2 8 x 8
 ])
-def test_default_cam_layer_avoids_one_cell_maps(name, dims, shape, layer):
+def test_default_cam_layer_reaches_the_minimum_map(name, dims, shape, layer):
     model = build_model(name, in_channels=shape[0], spatial_dims=dims).train()
     assert default_cam_layer(model, shape) == layer
     assert model.training  # the probe leaves the model's mode as it was
     multi = build_model(name, in_channels=2, spatial_dims=2) if dims == 2 else None
     if multi is not None:
         assert default_cam_layer(multi, (2, *shape[1:])) == f"backbones.0.{layer}"
+
+
+def _study(models, size, *, explain=True):
+    from medlib.config import config_from_dict
+
+    return config_from_dict({"study": {"name": "t", "title": "t", "question": "q", "population": "p", "unit": "case",
+                                       "positive": "yes", "negative": "no"},
+                             "image": {"size": list(size)}, "models": models, "explain": {"enabled": explain}})
+
+
+def test_size_check_refuses_densenet121_at_28_px_before_any_work():
+    from medlib.learn.sizes import check_input_sizes
+
+    cfg = _study([{"name": "resnet18"}, {"name": "densenet121", "label": "DenseNet121"}], (28, 28))
+    with pytest.raises(ValueError) as err:
+        check_input_sizes(cfg, source="params/x.yaml")
+    text = str(err.value)
+    # the model, the size, and the smallest size that works, by hand: conv0 (7, stride 2, pad 3) and pool0
+    # (3, stride 2, pad 1) take 28 → 14 → 7, transitions 1-3 halve (floor) 7 → 3 → 1 → 0: no output. 29 → 15 → 8
+    # → 4 → 2 → 1 runs, and denseblock1's map (8 x 8) reaches the 7 x 7 minimum.
+    assert "params/x.yaml: models[1] (DenseNet121: densenet121, 2D) at image.size [28, 28]" in text
+    assert "cannot run" in text and "smallest size that works with a Grad-CAM map is 29 x 29" in text
+    assert "set image.size to at least [29, 29]" in text
+    layers = check_input_sizes(_study([{"name": "densenet121"}], (32, 32)))
+    assert layers["densenet121"].layer == "features.denseblock1" and layers["densenet121"].cells == (8, 8)
+
+
+def test_size_check_refuses_a_size_without_a_fine_enough_map_and_chooses_earlier_layers():
+    from medlib.learn.sizes import check_input_sizes
+
+    # a 3D ResNet at 8^3 runs, but its finest layer (layer1, stride 4) is 2^3 < 4^3; 13^3 gives 4^3
+    cfg = _study([{"name": "resnet10", "spatial_dims": 3}], (8, 8, 8))
+    with pytest.raises(ValueError, match=r"finest Grad-CAM layer \(layer1\) gives a 2 × 2 × 2 map.*"
+                                         r"smallest size that works with a Grad-CAM map is 13 x 13 x 13"):
+        check_input_sizes(cfg)
+    assert check_input_sizes(_study([{"name": "resnet10", "spatial_dims": 3}], (8, 8, 8), explain=False)) == \
+        {"resnet10": None}  # without Grad-CAM the network alone decides
+    layers = check_input_sizes(_study([{"name": "resnet18"}, {"name": "simplevit"}], (64, 64)))
+    resnet = layers["resnet18"]
+    assert (resnet.layer, resnet.cells, resnet.automatic) == ("layer2", (8, 8), True)
+    assert resnet.describe() == ("layer2 (8 × 8 map; layer4 would give 2 × 2 at this input size, under the 7 × 7 "
+                                 "minimum: an earlier layer was chosen automatically)")
+    assert layers["simplevit"].cells == (8, 8)  # patch 8 at 64 px
+    with pytest.raises(KeyError, match="models\\[0\\].cam_layer"):
+        check_input_sizes(_study([{"name": "resnet18", "cam_layer": "layer9"}], (64, 64)))
+    explicit = check_input_sizes(_study([{"name": "resnet18", "cam_layer": "layer4"}], (64, 64)))["resnet18"]
+    assert explicit.describe() == "layer4 (2 × 2 map; models[].cam_layer)"
 
 
 def test_medicalnet_layout():
@@ -138,7 +186,8 @@ def test_bad_arguments(kwargs, match):
         build_model(**kwargs)
 
 
-@pytest.mark.parametrize("size, patch", [((224, 224), 16), ((64, 64), 16), ((32, 32), 8), ((64, 32), 8)])
+@pytest.mark.parametrize("size, patch", [((224, 224), 16), ((64, 64), 8), ((32, 32), 4), ((64, 32), 4),
+                                         ((28, 28), 4), ((14, 14), 2)])
 def test_vit_patch_size(size, patch):
     assert vit_patch_size(size) == patch
 
@@ -146,6 +195,8 @@ def test_vit_patch_size(size, patch):
 def test_vit_patch_size_error():
     with pytest.raises(ValueError, match=r"got image_size \(15, 15\)"):
         vit_patch_size((15, 15))
+    with pytest.raises(ValueError, match="at least 14 pixels"):
+        vit_patch_size((12, 12))
 
 
 def test_vit_reshape_transform():

@@ -174,10 +174,16 @@ def randomized_copy(model: nn.Module, *, seed: int = 0) -> nn.Module:
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps; 0 when either is constant.
+
+    A constant map ranks no pixel above another, so it shares no ordering with any map: its correlation is
+    undefined, and 0 (no association) is the honest number to average (issue 16: the check must print a
+    number). ``random_cam_baseline`` counts such maps and says so.
+    """
     from scipy.stats import spearmanr
 
     if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
+        return 0.0
     return float(spearmanr(a.ravel(), b.ravel()).statistic)
 
 
@@ -186,7 +192,8 @@ def random_cam_baseline(model: nn.Module, x: torch.Tensor, *, layer: str, seed: 
     """Rank correlation between the trained model's maps and a weight-randomised copy's (Adebayo et al. 2018).
 
     Returns:
-        One row: cases, mean and range of the per-case Spearman correlation, and how to read it.
+        One row: cases, mean and range of the per-case Spearman correlation, how many maps were constant
+        (counted as rho = 0, see ``_spearman``), and how to read it. Always a number.
     """
     with GradCAMExplainer(model, layer=layer) as cam:
         trained = cam(x, targets=targets)
@@ -194,15 +201,18 @@ def random_cam_baseline(model: nn.Module, x: torch.Tensor, *, layer: str, seed: 
     with GradCAMExplainer(random_model, layer=layer) as cam:
         randomised = cam(x, targets=targets)
     rhos = np.array([_spearman(a, b) for a, b in zip(trained, randomised)])
-    finite = rhos[np.isfinite(rhos)]
-    mean = float(finite.mean()) if len(finite) else float("nan")
+    flat = [int((np.ptp(m.reshape(len(m), -1), axis=1) == 0).sum()) for m in (trained, randomised)]
+    mean = float(rhos.mean()) if len(rhos) else 0.0
+    reading = ("maps depend on the learned weights" if abs(mean) < 0.5 else
+               "maps resemble an untrained model's: interpret with caution")
+    if flat[0]:
+        reading += f"; {flat[0]} of the trained model's maps are constant (no location)"
     return pd.DataFrame([{
         "check": "trained vs randomised weights", "cases": len(x),
         "mean Spearman rho": mean,
-        "range": f"{finite.min():.2f} to {finite.max():.2f}" if len(finite) else "–",
-        "reading": ("undefined: the maps are constant" if not np.isfinite(mean) else
-                    "maps depend on the learned weights" if abs(mean) < 0.5 else
-                    "maps resemble an untrained model's: interpret with caution"),
+        "range": f"{rhos.min():.2f} to {rhos.max():.2f}" if len(rhos) else "–",
+        "constant maps (trained, randomised)": f"{flat[0]}, {flat[1]} (counted as rho = 0)",
+        "reading": reading,
     }])
 
 
@@ -213,16 +223,22 @@ def outcome_group(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 def select_gallery_cases(predictions: pd.DataFrame, threshold: float, *, n_per_group: int = 2,
-                         model: str | None = None, set_name: str = "test", seed: int = 0) -> pd.DataFrame:
-    """Cases for a Grad-CAM gallery: up to ``n_per_group`` of each of TP, FN, FP, TN (misclassified included
-    whenever they exist), the most confident first within each group.
+                         model: str | None = None, set_name: str = "test", seed: int = 0,
+                         groups: Sequence[str] = GROUPS, min_cases: int = 0) -> pd.DataFrame:
+    """Cases for a Grad-CAM gallery: up to ``n_per_group`` of each of ``groups`` (misclassified included
+    whenever they exist), the most confident first within each group; when that gives fewer than
+    ``min_cases``, more of ``groups`` and then of the other groups (TP, FN, FP, TN order) fill it up.
 
     Returns:
-        case_id, group, score, y_true, in the order TP, FN, FP, TN.
+        case_id, group, score, y_true, in the order of ``groups`` (then any filled-up groups).
 
     Raises:
-        ValueError: no predictions of ``model`` on ``set_name``, or several models and ``model`` not given.
+        ValueError: no predictions of ``model`` on ``set_name``, several models and ``model`` not given, or an
+            unknown group.
     """
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"unknown groups {unknown}; expected some of {list(GROUPS)}")
     preds = predictions[predictions["set"] == set_name]
     if model is not None:
         preds = preds[preds["model"] == model]
@@ -235,8 +251,18 @@ def select_gallery_cases(predictions: pd.DataFrame, threshold: float, *, n_per_g
     preds = preds.assign(confidence=(preds["score"] - threshold).abs())
     rng = np.random.default_rng(seed)
     preds = preds.iloc[rng.permutation(len(preds))]
-    chosen = [preds[preds["group"] == g].sort_values("confidence", ascending=False, kind="stable").head(n_per_group)
-              for g in GROUPS]
+    ranked = {g: preds[preds["group"] == g].sort_values("confidence", ascending=False, kind="stable")
+              for g in GROUPS}
+    taken = {g: min(n_per_group, len(ranked[g])) if g in groups else 0 for g in GROUPS}
+    order = list(groups) + [g for g in GROUPS if g not in groups]
+    for g in order:  # fill up to min_cases: first the asked-for groups, then the others
+        missing = min_cases - sum(taken.values())
+        if missing <= 0:
+            break
+        taken[g] += min(missing, len(ranked[g]) - taken[g])
+    chosen = [ranked[g].head(taken[g]) for g in order if taken[g]]
+    if not chosen:
+        return pd.DataFrame(columns=["case_id", "group", "score", "y_true"])
     return pd.concat(chosen)[["case_id", "group", "score", "y_true"]].reset_index(drop=True)
 
 

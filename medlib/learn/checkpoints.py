@@ -14,9 +14,12 @@ count is an error, never a silent restart.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import math
 import os
+import pickle
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -75,8 +78,14 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary name beside ``path``, then ``os.replace`` (a crash never leaves half a file)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)  # never leave a partial temporary behind
+        if shutil.disk_usage(path.parent).free < 2**20:  # torch reports a full disk as a RuntimeError
+            raise OSError(errno.ENOSPC, f"disk full while writing checkpoint {path}; free space and resume") from err
+        raise
 
 
 def save_checkpoint(path: str | Path, trainer: Trainer, state: TrainState, *, meta: dict[str, Any]) -> None:
@@ -114,7 +123,13 @@ def load_checkpoint(path: str | Path, trainer: Trainer, *, meta: dict[str, Any],
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint to resume from: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise  # refused by weights_only: not a medlib checkpoint (the safe-loading tests expect this error)
+    except (RuntimeError, EOFError) as err:
+        raise ValueError(f"{path}: damaged checkpoint (truncated or corrupt: {err}); delete it to retrain "
+                         "this model") from err
     return _restore(ckpt, trainer, path, meta=meta, world_size=world_size)
 
 

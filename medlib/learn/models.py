@@ -28,13 +28,17 @@ from torch import nn
 from medlib.learn.weights import (TORCHVISION_WEIGHTS, adapt_conv_weight, imagenet_weights_file,
                                   load_imagenet_weights, load_weights, require_imagenet_weights)
 
-__all__ = ["MultiView", "MultiViewNet", "VGG3D", "VGG16_WIDTHS", "REGISTRY", "WIDTH_MODELS", "available_models",
-           "build_model", "build_from_config", "check_width", "default_cam_layer", "get_layer",
+__all__ = ["CAM_MIN_CELLS", "MultiView", "MultiViewNet", "VGG3D", "VGG16_WIDTHS", "REGISTRY", "WIDTH_MODELS", "available_models",
+           "build_model", "build_from_config", "cam_layer_candidates", "check_width", "default_cam_layer", "get_layer",
            "layer_output_sizes", "vit_patch_size", "vit_reshape_transform",
            # weight files (medlib.learn.weights), importable from here as before
            "imagenet_weights_file", "require_imagenet_weights", "load_weights"]
 
 MultiView = Literal["separate", "shared"]
+
+CAM_MIN_CELLS = {2: 7, 3: 4}
+"""The smallest Grad-CAM map, cells per side: 7 x 7 in 2D (ResNet's last block at 224 px, the usual case) and
+4 x 4 x 4 in 3D; a coarser map cannot say where in the image the evidence lies (issue 16)."""
 
 
 # ---------------------------------------------------------------- helpers for torchvision backbones
@@ -65,17 +69,21 @@ def _torchvision_2d(name: str, in_channels: int, num_classes: int, pretrained: b
 
 
 def vit_patch_size(image_size: Sequence[int]) -> int:
-    """The SimpleViT patch size for an image: the largest of 16, 8, 4, 2 dividing H and W with >= 4 patches
-    per side (224 → 16, as ViT-B/16; 64 → 16; 32 → 8).
+    """The SimpleViT patch size for an image: the largest of 16, 8, 4, 2 dividing H and W with at least
+    ``CAM_MIN_CELLS[2]`` (7) patches per side (224 → 16, as ViT-B/16; 64 → 8; 32 → 4; 28 → 4).
+
+    Why 7: the token grid is the map Grad-CAM explains (every transformer block keeps it, so no earlier layer
+    is finer); a 4 x 4 grid of a 64-pixel image says little about where (issue 16), so the patch shrinks until
+    the grid is at least 7 x 7, as for the CNNs' target layers.
 
     Raises:
         ValueError: no such patch size (e.g. an odd or tiny image).
     """
     h, w = image_size
     for p in (16, 8, 4, 2):
-        if h % p == 0 and w % p == 0 and h // p >= 4 and w // p >= 4:
+        if h % p == 0 and w % p == 0 and h // p >= CAM_MIN_CELLS[2] and w // p >= CAM_MIN_CELLS[2]:
             return p
-    raise ValueError(f"simplevit needs an image size divisible by 2 with at least 8 pixels per side; "
+    raise ValueError(f"simplevit needs an image size divisible by 2 with at least 14 pixels per side; "
                      f"got image_size {tuple(image_size)} (set image.size to e.g. [64, 64])")
 
 
@@ -326,18 +334,12 @@ def build_from_config(model_cfg, *, in_channels: int, image_size: Sequence[int])
 
 
 # ---------------------------------------------------------------- layers for Grad-CAM and features
-def default_cam_layer(model: nn.Module, input_shape: Sequence[int] | None = None) -> str:
-    """The default Grad-CAM layer name of a registry model.
+def cam_layer_candidates(model: nn.Module) -> list[str]:
+    """Grad-CAM layers of a registry model, deepest first (for a ``MultiViewNet``, of the first view).
 
-    ``layer4`` for ResNets (torchvision and MONAI), ``features`` for DenseNet, ``features.4`` (the last conv
-    block) for ``VGG3D``, ``transformer`` for SimpleViT, and ``backbones.0.<layer>`` (the first view) for a
-    ``MultiViewNet``. SimpleViT's layer outputs tokens ``[N, h*w, dim]``: Grad-CAM needs a reshape transform
-    to a ``[N, dim, h, w]`` map, ``vit_reshape_transform``.
-
-    With ``input_shape`` (one case, ``(C, *spatial)``), a ResNet or VGG3D whose last block would give a map of
-    one cell along some axis (e.g. ``layer4`` of a 28 x 28 input, or of a 32^3 volume: stride 32) gets the
-    deepest earlier block whose map has at least two cells along every axis (``layer3``, ``layer2``, ...): a
-    one-cell map says nothing about where. The choice is made by one forward pass of a zero input.
+    ``layer4`` … ``layer1`` for ResNets (torchvision and MONAI), ``features`` (after the last dense block) then
+    ``features.denseblock3`` … ``denseblock1`` for DenseNet, ``features.4`` … ``features.0`` for ``VGG3D``,
+    ``transformer`` for SimpleViT (every block keeps the token grid, so there is no finer layer).
 
     Raises:
         TypeError: a model this function does not know.
@@ -345,22 +347,51 @@ def default_cam_layer(model: nn.Module, input_shape: Sequence[int] | None = None
     from vit_pytorch import SimpleViT
 
     if isinstance(model, MultiViewNet):
-        view_shape = None if input_shape is None else (1, *tuple(input_shape)[1:])
-        return f"backbones.0.{default_cam_layer(model.backbones[0], view_shape)}"
+        return [f"backbones.0.{name}" for name in cam_layer_candidates(model.backbones[0])]
     if isinstance(model, VGG3D):
-        candidates = [f"features.{i}" for i in reversed(range(len(model.features)))]
-    elif isinstance(model, SimpleViT):
-        return "transformer"
-    elif hasattr(model, "layer4"):
-        candidates = ["layer4", "layer3", "layer2", "layer1"]
-    elif hasattr(model, "features"):
-        return "features"
-    else:
-        raise TypeError(f"no default Grad-CAM layer for {type(model).__name__}; set models[].cam_layer")
-    if input_shape is None:
+        return [f"features.{i}" for i in reversed(range(len(model.features)))]
+    if isinstance(model, SimpleViT):
+        return ["transformer"]
+    if hasattr(model, "layer4"):
+        return ["layer4", "layer3", "layer2", "layer1"]
+    if hasattr(model, "features") and hasattr(model.features, "denseblock1"):
+        return ["features", "features.denseblock3", "features.denseblock2", "features.denseblock1"]
+    raise TypeError(f"no default Grad-CAM layer for {type(model).__name__}; set models[].cam_layer")
+
+
+def cam_map_sizes(model: nn.Module, names: Sequence[str], input_shape: Sequence[int]) -> dict[str, tuple]:
+    """The Grad-CAM map size (cells per spatial axis) of each named layer for one input of ``input_shape`` =
+    ``(C, *spatial)``: the layer's spatial output, or SimpleViT's token grid (H / patch, W / patch)."""
+    from vit_pytorch import SimpleViT
+
+    owner = model.backbones[0] if isinstance(model, MultiViewNet) else model
+    if isinstance(owner, SimpleViT):
+        patch = vit_patch_size(tuple(input_shape)[1:])
+        return {name: tuple(s // patch for s in tuple(input_shape)[1:]) for name in names}
+    if isinstance(model, MultiViewNet):
+        input_shape = (model.views, *tuple(input_shape)[1:])
+    return layer_output_sizes(model, names, input_shape)
+
+
+def default_cam_layer(model: nn.Module, input_shape: Sequence[int] | None = None) -> str:
+    """The default Grad-CAM layer of a registry model: the deepest of ``cam_layer_candidates`` whose map has at
+    least ``CAM_MIN_CELLS`` cells along every axis (7 in 2D, 4 in 3D) for one input of ``input_shape``.
+
+    ``layer4`` of a ResNet at 224 px (7 x 7); ``layer2`` at 64 px (8 x 8: ``layer4`` would be 2 x 2);
+    ``layer2`` of a 3D ResNet at 32^3 (4^3). Without ``input_shape`` the deepest candidate. When no layer
+    reaches the minimum, the finest one (``medlib.learn.sizes.check_input_sizes`` refuses such sizes before
+    any work). SimpleViT's layer outputs tokens ``[N, h*w, dim]``: Grad-CAM needs a reshape transform to a
+    ``[N, dim, h, w]`` map, ``vit_reshape_transform``. The choice is made by one forward pass of a zero input.
+
+    Raises:
+        TypeError: a model this function does not know.
+    """
+    candidates = cam_layer_candidates(model)
+    if input_shape is None or len(candidates) == 1:
         return candidates[0]
-    sizes = layer_output_sizes(model, candidates, input_shape)
-    return next((name for name in candidates if min(sizes[name]) >= 2), candidates[-1])
+    dims = len(tuple(input_shape)) - 1
+    sizes = cam_map_sizes(model, candidates, input_shape)
+    return next((name for name in candidates if min(sizes[name]) >= CAM_MIN_CELLS.get(dims, 1)), candidates[-1])
 
 
 def layer_output_sizes(model: nn.Module, names: Sequence[str], input_shape: Sequence[int]) -> dict[str, tuple]:

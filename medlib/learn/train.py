@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
-import sys
 import time
 import warnings
 from contextlib import nullcontext
@@ -34,11 +32,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from medlib.data.tensors import CaseTensors, augment_batch, iterate_batches
+from medlib.data.tensors import CaseTensors, iterate_batches
 from medlib.learn import ddp as distributed
 from medlib.learn.checkpoints import (BEST_NAME, CHECKPOINT_NAME, TrainState, Trainer, cpu_state, load_checkpoint,
                                       run_meta, save_atomic, save_checkpoint, start_state)
 from medlib.learn.losses import build_loss
+from medlib.learn.recipe import augment as augment_cases
+from medlib.learn.recipe import build_optimizer, build_scheduler, steps_per_epoch
 
 __all__ = ["EvalResult", "FitResult", "amp_dtype_for", "evaluate", "fit", "predict", "resolve_device",
            "seed_everything", "train_one_epoch",
@@ -131,9 +131,11 @@ def train_one_epoch(model: nn.Module, data: CaseTensors, *, loss_fn: nn.Module, 
                     batch_size: int, generator: torch.Generator, augment: bool = True,
                     device: torch.device | None = None, amp_dtype: torch.dtype | None = None,
                     scaler: torch.amp.GradScaler | None = None, grad_clip: float | None = None,
-                    channels_last: bool | None = None) -> float:
+                    channels_last: bool | None = None, scheduler=None, flip: bool = True) -> float:
     """One pass over ``data`` in a random order from ``generator``; returns the mean training loss.
 
+    ``scheduler`` (``medlib.learn.recipe.build_scheduler``) is stepped after every optimisation step; ``flip``
+    allows left-right flips in the augmentation (``medlib.learn.recipe.augment``).
     Batches are moved to ``device`` (a no-op when the data is there), augmented there, and run under
     autocast when ``amp_dtype`` is set. A last batch of one case is skipped (BatchNorm cannot train on it).
     ``channels_last`` (None = on CUDA only) converts each batch to channels-last memory, to match a model
@@ -149,7 +151,7 @@ def train_one_epoch(model: nn.Module, data: CaseTensors, *, loss_fn: nn.Module, 
     for x, y in iterate_batches(data, batch_size, shuffle=True, generator=generator, min_batch=2):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if augment:
-            x = augment_batch(x, generator=generator, spatial_dims=data.spatial_dims)
+            x = augment_cases(x, generator=generator, spatial_dims=data.spatial_dims, flip=flip)
         if channels_last:
             x = x.contiguous(memory_format=_memory_format(data.spatial_dims))
         optimizer.zero_grad(set_to_none=True)
@@ -168,6 +170,8 @@ def train_one_epoch(model: nn.Module, data: CaseTensors, *, loss_fn: nn.Module, 
             scaler.update()
         else:
             optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         total += loss.detach() * len(y)
         count += len(y)
     mean = total.item() / max(count, 1)
@@ -227,14 +231,14 @@ def _place(data: CaseTensors, device: torch.device, log: Callable[[str], None]) 
     return CaseTensors(data.x.pin_memory(), data.y.pin_memory(), data.case_id, data.patient_id)
 
 
-def _make_trainer(model: nn.Module, cfg, device: torch.device, spatial_dims: int) -> Trainer:
+def _make_trainer(model: nn.Module, cfg, device: torch.device, spatial_dims: int, n_train: int) -> Trainer:
+    """Model on ``device``, the recipe's optimizer and per-step schedule (``medlib.learn.recipe``), the scaler
+    and the shuffling generator; ``n_train`` is this process's share of the training set."""
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=_memory_format(spatial_dims))
-    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
-                 if cfg.scheduler == "cosine" else None)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, steps=steps_per_epoch(n_train, cfg.batch_size))
     fp16 = amp_dtype_for(device, cfg.amp) == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=fp16)
     return Trainer(model, optimizer, scheduler, scaler, torch.Generator().manual_seed(cfg.seed), device)
@@ -243,7 +247,7 @@ def _make_trainer(model: nn.Module, cfg, device: torch.device, spatial_dims: int
 def _auto_progress(progress: bool | None) -> bool:
     if progress is not None:
         return progress
-    return os.environ.get("CI", "").lower() != "true" and sys.stderr.isatty()
+    return True  # medlib.progress.progress_bar picks the form (bar, notebook widget, plain lines) or none (--quiet)
 
 
 def _check_inputs(train: CaseTensors, val: CaseTensors, cfg) -> None:
@@ -270,13 +274,12 @@ def _epoch(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTen
         train_loss = train_one_epoch(trainer.model, train, loss_fn=loss_fn, optimizer=trainer.optimizer,
                                      batch_size=cfg.batch_size, generator=trainer.generator, augment=cfg.augment,
                                      device=trainer.device, amp_dtype=amp, scaler=trainer.scaler,
-                                     grad_clip=cfg.grad_clip)
+                                     grad_clip=cfg.grad_clip, scheduler=trainer.scheduler,
+                                     flip=cfg.flip)
         result = evaluate(trainer.model, val, loss_fn, batch_size=val_batch, device=trainer.device, amp_dtype=amp)
     else:
         train_loss = _ddp_train_epoch(trainer, ddp, train, loss_fn, cfg, amp)
         result = _ddp_evaluate(trainer, ddp, val, loss_fn, batch_size=val_batch, amp_dtype=amp)
-    if trainer.scheduler is not None:
-        trainer.scheduler.step()
     state.epoch += 1
     if state.improved(result.auc, result.loss):
         state.best_epoch, state.best_state, state.bad_epochs = state.epoch, cpu_state(trainer.model), 0
@@ -293,11 +296,11 @@ def _epoch(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTen
 def _loop(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTensors, cfg, *,
           checkpoint_dir: Path | None, meta: dict, progress: bool, callback,
           ddp: distributed.DdpRank | None = None) -> None:
-    from tqdm.auto import tqdm
+    from medlib.progress import progress_bar
 
     loss_fn = build_loss(cfg, train.class_counts()).to(trainer.device)
-    with tqdm(total=cfg.epochs, initial=state.epoch, desc="train", unit="epoch", disable=not progress,
-              leave=False) as bar:
+    with progress_bar(total=cfg.epochs, initial=state.epoch, desc="train", unit="epoch", disable=not progress,
+                      leave=False) as bar:
         while not state.finished:
             row = _epoch(trainer, state, train, val, loss_fn, cfg, ddp)
             state.stopped_early = 0 < cfg.patience <= state.bad_epochs and state.epoch < cfg.epochs
@@ -306,8 +309,8 @@ def _loop(trainer: Trainer, state: TrainState, train: CaseTensors, val: CaseTens
                 save_checkpoint(checkpoint_dir / CHECKPOINT_NAME, trainer, state, meta=meta)
                 if state.best_epoch == state.epoch:
                     save_atomic(state.best_state, checkpoint_dir / BEST_NAME)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{row['val_auc']:.3f}", refresh=False)
             bar.update(1)
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_auc=f"{row['val_auc']:.3f}")
             if callback is not None:
                 callback(state.epoch, dict(row))
 
@@ -317,8 +320,9 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
         callback: Callable[[int, dict], None] | None = None) -> FitResult:
     """Train ``model`` on ``train``, select the epoch with the best validation AUC, and return it.
 
-    Adam or AdamW, cosine learning-rate schedule (or none), gradient clipping, augmentation, early stopping
-    after ``cfg.patience`` epochs without improvement (0 disables it). A checkpoint is written atomically to
+    The recipe of ``medlib.learn.recipe`` (AdamW, warm-up and cosine decay per step, flips, small affine and
+    intensity augmentation), gradient clipping, early stopping after ``cfg.patience`` epochs without a better
+    validation AUC (0 disables it). A checkpoint is written atomically to
     ``checkpoint_dir`` after every epoch; ``resume=True`` continues from it and ends with exactly the weights
     of an uninterrupted run (CPU). Shuffling and augmentation draw from a ``torch.Generator`` seeded with
     ``cfg.seed``, dropout from torch's global RNG, which ``fit`` seeds and restores afterwards (``fork_rng``),
@@ -343,7 +347,8 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
         cfg: ``medlib.config.TrainConfig``.
         checkpoint_dir: where ``checkpoint.pt`` and ``best_model.pt`` go; None = no checkpoints.
         resume: continue from ``checkpoint_dir/checkpoint.pt`` when it exists.
-        progress: tqdm bar; None = on unless ``CI=true`` or stderr is not a terminal.
+        progress: a progress bar (``medlib.progress.progress_bar``: a terminal bar, a notebook widget, plain
+            lines or ``medlib run``'s events); None = on unless ``--quiet``.
         log: receives one-line messages (resume, data placement, early stop); None = the ``medlib.learn.train``
             logger.
         callback: called after each epoch's checkpoint with ``(epoch, history row)``; raising stops training.
@@ -381,7 +386,8 @@ def fit(model: nn.Module, train: CaseTensors, val: CaseTensors, cfg, *, checkpoi
 
 
 def _fit(model, train, val, cfg, device, checkpoint_dir, resume, progress, log, callback, group=None):
-    trainer = _make_trainer(model, cfg, device, train.spatial_dims)
+    share = len(train) if group is None else math.ceil(len(train) / group[1])
+    trainer = _make_trainer(model, cfg, device, train.spatial_dims, share)
     meta = run_meta(cfg, train)
     writes = group is None or group[0] == 0
     if checkpoint_dir is not None:
@@ -436,7 +442,7 @@ def _ddp_train_epoch(trainer: Trainer, ddp: distributed.DdpRank, train: CaseTens
     loss = train_one_epoch(ddp.wrapped, shard, loss_fn=loss_fn, optimizer=trainer.optimizer,
                            batch_size=cfg.batch_size, generator=torch.Generator().manual_seed(seed),
                            augment=cfg.augment, device=trainer.device, amp_dtype=amp, scaler=trainer.scaler,
-                           grad_clip=cfg.grad_clip)
+                           grad_clip=cfg.grad_clip, scheduler=trainer.scheduler, flip=cfg.flip)
     distributed.broadcast_buffers(trainer.model)  # BatchNorm statistics of the last batch differ: take rank 0's
     return distributed.mean_over_ranks(loss, ddp.world_size)
 

@@ -82,8 +82,10 @@ def train_models(cfg: StudyConfig, prepared: Prepared, run=None, *, resume: bool
         progress: tqdm bars; None = on unless ``CI=true`` or not on a terminal.
     """
     from medlib.learn.models import build_from_config
+    from medlib.learn.sizes import check_input_sizes
     from medlib.learn.train import fit, predict, seed_everything
 
+    check_input_sizes(cfg)  # refuse a model that cannot serve image.size before any image is read
     results = DeepResults(predictions=pd.DataFrame())
     cache: dict[tuple[str, ...], dict[str, object]] = {}
     frames = []
@@ -123,12 +125,14 @@ def device_name(cfg: StudyConfig) -> str:
     return f"CPU ({threads} thread{'' if threads == 1 else 's'})"
 
 
-def cam_layer(cfg: StudyConfig, results: DeepResults, *, model: str, input_shape: Sequence[int]) -> str:
-    """The Grad-CAM layer of a model: ``models[].cam_layer`` when set, else the default for this input size
-    (``medlib.learn.models.default_cam_layer``; ``cam_sanity`` reports which and its map size)."""
-    from medlib.learn.models import default_cam_layer
+def cam_layer(cfg: StudyConfig, results: DeepResults, *, model: str, input_shape: Sequence[int]):
+    """The Grad-CAM layer of a model for inputs of ``input_shape`` = ``(C, *spatial)``, as a
+    ``medlib.learn.sizes.CamLayer``: ``models[].cam_layer`` when set, else the deepest layer whose map has at
+    least 7 x 7 cells (4 x 4 x 4 in 3D), an earlier one than usual when the input is small (``describe()`` says
+    which and why; ``cam_sanity`` shows it)."""
+    from medlib.learn.sizes import choose_cam_layer
 
-    return model_config(cfg, model).cam_layer or default_cam_layer(results.models[model], tuple(input_shape))
+    return choose_cam_layer(results.models[model], tuple(input_shape), explicit=model_config(cfg, model).cam_layer)
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,9 @@ class CamCases:
         cases: case_id, group (TP/FP/TN/FN), score, y_true: no patient identifiers.
         views: the image columns, one per input channel.
         spatial_dims: 2 or 3.
+        masks: ``[n, *spatial]`` lesion masks on the model's grid (``lesion_masks``), or None without masks.
+        layer: the Grad-CAM layer in words (``CamLayer.describe``).
+        set_name: the set the cases come from.
     """
 
     model: str
@@ -150,43 +157,58 @@ class CamCases:
     cases: pd.DataFrame
     views: tuple[str, ...]
     spatial_dims: int
+    masks: np.ndarray | None = None
+    layer: str = ""
+    set_name: str = "test"
 
 
 def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[str, FrozenThreshold], *, model: str,
-              set_name: str = "test") -> CamCases:
-    """Grad-CAM maps for a gallery of TP/FP/TN/FN cases of one model (misclassified cases included)."""
+              set_name: str = "test", prepared: Prepared | None = None,
+              groups: Sequence[str] = ("TP", "FN", "FP"), min_cases: int = 6) -> CamCases:
+    """Grad-CAM maps of a gallery of one model's cases: ``explain.n_cases`` of each of ``groups`` (true
+    positives, false negatives, false positives), topped up to ``min_cases`` from those groups, then true
+    negatives, when a group is short; with the lesion masks when ``prepared`` is given and the cohort has a
+    mask column (``lesion_masks``)."""
     from medlib.explain.gradcam import GradCAMExplainer, select_gallery_cases
 
     net = results.models[model]
     data = results.data[model][set_name]
     chosen = select_gallery_cases(results.predictions, thresholds[model].value, n_per_group=cfg.explain.n_cases,
-                                  model=model, set_name=set_name, seed=cfg.train.seed)
+                                  model=model, set_name=set_name, seed=cfg.train.seed, groups=groups,
+                                  min_cases=min_cases)
     index = {c: i for i, c in enumerate(data.case_id)}
     rows = [index[c] for c in chosen["case_id"]]
     x = data.x[rows]
     layer = cam_layer(cfg, results, model=model, input_shape=tuple(x.shape[1:]))
-    with GradCAMExplainer(net, layer=layer) as cam:
+    with GradCAMExplainer(net, layer=layer.layer) as cam:
         maps = cam(x, targets=cfg.explain.target, y=data.y[rows])
     model_cfg = model_config(cfg, model)
+    masks = None
+    if prepared is not None and mask_problem(cfg, model) is None:
+        masks = lesion_masks(cfg, _rows(prepared, chosen["case_id"]), lesion_column(cfg, model))
     return CamCases(model=model, images=x.cpu().numpy(), cams=maps, cases=chosen.reset_index(drop=True),
-                    views=tuple(model_inputs(cfg, model_cfg)), spatial_dims=model_cfg.spatial_dims)
+                    views=tuple(model_inputs(cfg, model_cfg)), spatial_dims=model_cfg.spatial_dims, masks=masks,
+                    layer=layer.describe(), set_name=set_name)
+
+
+def cam_galleries(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[str, FrozenThreshold],
+                  prepared: Prepared | None = None, *, set_name: str = "test") -> dict[str, CamCases]:
+    """``cam_cases`` of every model, in the config's order (one gallery figure each)."""
+    return {m.display_name: cam_cases(cfg, results, thresholds, model=m.display_name, set_name=set_name,
+                                      prepared=prepared) for m in cfg.models}
 
 
 def cam_sanity(cfg: StudyConfig, results: DeepResults, images: np.ndarray, *, model: str) -> pd.DataFrame:
-    """Grad-CAM sanity check against the same model with randomised weights, with the layer the maps came from
-    and its map size (the default layer depends on the input size)."""
+    """Grad-CAM sanity check against the same model with randomised weights, with the layer the maps came from,
+    its map size and why it was chosen (an earlier layer than usual when the input is small)."""
     import torch
 
     from medlib.explain.gradcam import random_cam_baseline
-    from medlib.learn.models import layer_output_sizes
 
-    net = results.models[model]
     layer = cam_layer(cfg, results, model=model, input_shape=images.shape[1:])
-    size = layer_output_sizes(net, [layer], images.shape[1:])[layer]
-    how = "models[].cam_layer" if model_config(cfg, model).cam_layer else "default for this input size"
-    grid = f"{' × '.join(map(str, size))} map; " if len(size) == images.ndim - 2 else ""  # not ViT tokens
-    table = random_cam_baseline(net, torch.as_tensor(images), layer=layer, seed=cfg.train.seed)
-    table.insert(0, "layer", f"{layer} ({grid}{how})")
+    table = random_cam_baseline(results.models[model], torch.as_tensor(images), layer=layer.layer,
+                                seed=cfg.train.seed)
+    table.insert(0, "layer", layer.describe())
     return table
 
 
@@ -194,11 +216,10 @@ def save_cams(run, gallery: CamCases) -> None:
     """Grad-CAM maps of the gallery cases as ``cams/<model>/<case_id>.npy`` (the viewer reads them)."""
     from medlib.runs.folder import atomic_write_bytes
 
-    folder = run.model_cams_dir(gallery.model)
     for case_id, cam in zip(gallery.cases["case_id"], gallery.cams):
         buffer = io.BytesIO()
         np.save(buffer, cam.astype(np.float32))
-        atomic_write_bytes(folder / f"{case_id}.npy", buffer.getvalue())
+        atomic_write_bytes(run.cam_file(gallery.model, case_id), buffer.getvalue())
 
 
 @dataclass(frozen=True)
@@ -229,3 +250,140 @@ def patient_cases(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[st
               for c, s, y in zip(cases["case_id"], cases["score"], cases["y_true"])]
     flat = [img[v] if img.ndim == 3 else img[v][img.shape[1] // 2] for img in images for v in range(len(views))]
     return PatientCases(images=flat, titles=[f"{t}\n{views[v]}" for t in titles for v in range(len(views))])
+
+
+# ---------------------------------------------------------------- CAM localisation against lesion masks
+def mask_problem(cfg: StudyConfig, model: str) -> str | None:
+    """Why a model's maps cannot be scored against the cohort's lesion masks, or None when they can.
+
+    A model's map is of its first input; it is scored against that image column's lesion mask
+    (``cohort.lesion_masks``: image column -> mask column), which lies on the image's grid.
+    """
+    if not cfg.cohort.lesion_masks:
+        return "the cohort has no lesion masks (cohort.lesion_masks)"
+    first = model_inputs(cfg, model_config(cfg, model))[0]
+    column = cfg.cohort.lesion_masks.get(first)
+    if column is None:
+        return f"its maps are of {first!r}, which has no lesion mask (cohort.lesion_masks names {sorted(cfg.cohort.lesion_masks)})"
+    if cfg.image.crop_to_mask and column != cfg.cohort.mask_column:
+        return (f"the images are cropped to {cfg.cohort.mask_column!r} (image.crop_to_mask) and the lesion mask "
+                f"{column!r} is another file")
+    return None
+
+
+def lesion_column(cfg: StudyConfig, model: str) -> str:
+    """The manifest column of the lesion mask that a model's maps are scored against (its first input's)."""
+    return cfg.cohort.lesion_masks[model_inputs(cfg, model_config(cfg, model))[0]]
+
+
+def _rows(prepared: Prepared, case_ids: Sequence[str]) -> pd.DataFrame:
+    table = prepared.table.set_index("case_id", drop=False)
+    return table.loc[list(case_ids)].reset_index(drop=True)
+
+
+def lesion_masks(cfg: StudyConfig, table: pd.DataFrame, column: str) -> np.ndarray:
+    """The lesion masks of ``table``'s cases on the models' grid, ``[n, *image.size]`` bool.
+
+    Each mask goes through the images' geometric steps (crop to the mask with ``image.margin`` when
+    ``image.crop_to_mask``, resize to ``image.size``), not their intensity steps, and is kept where the
+    resampled mask reaches half its peak: a lesion smaller than a pixel of the model's grid still marks the
+    pixel it mostly covers instead of vanishing. A case without a mask file gives an empty mask.
+    """
+    import dataclasses
+
+    from medlib.data.imaging import read_image
+    from medlib.data.preprocess import preprocess
+
+    size = tuple(cfg.image.size)
+    out = np.zeros((len(table), *size), dtype=bool)
+    for i, path in enumerate(table[column]):
+        if not str(path).strip() or str(path) == "nan":
+            continue
+        image = read_image(path)
+        image = dataclasses.replace(image, array=(np.asarray(image.array) > 0.5).astype(np.float32))
+        if not image.array.any():
+            continue
+        crop = cfg.image.crop_to_mask
+        resized = preprocess(image, size=size, mask=image.array if crop else None, crop_to_mask=crop,
+                             margin=cfg.image.margin, window=None, normalize="none")
+        out[i] = resized >= 0.5 * resized.max()
+    return out
+
+
+def localisation_values(cfg: StudyConfig, prepared: Prepared, results: DeepResults, *, set_name: str = "test",
+                        n_boot: int = 2000) -> pd.DataFrame:
+    """Grad-CAM localisation of every model on the positive cases of ``set_name`` that have a lesion mask.
+
+    The map is of the positive class (where the evidence for the event lies). Scores and the centre baseline
+    are ``medlib.explain.localisation``'s; intervals are percentile bootstraps over cases.
+
+    Returns:
+        One row per model: model, layer, scored (cases), left_out (positives without a mask on the model's
+        grid), tolerance_px, pointing, pointing_low, pointing_high, centre_pointing, pointing_diff (paired, with
+        _low and _high), mass, mass_low, mass_high, centre_mass, note (why a model is not scored, else "").
+    """
+    from medlib.explain.gradcam import GradCAMExplainer
+    from medlib.explain.localisation import bootstrap_mean, score_localisation
+
+    rows = []
+    for label in results.models:
+        data = results.data[label][set_name]
+        positives = [i for i, y in enumerate(data.y.tolist()) if y == 1]
+        row: dict = {"model": label, "layer": "", "scored": 0, "left_out": len(positives), "note": ""}
+        problem = mask_problem(cfg, label)
+        if problem is None and not positives:
+            problem = f"no positive cases in the {set_name} set"
+        if problem is not None:
+            rows.append({**row, "note": f"not scored: {problem}"})
+            continue
+        masks = lesion_masks(cfg, _rows(prepared, [data.case_id[i] for i in positives]), lesion_column(cfg, label))
+        keep = masks.reshape(len(masks), -1).any(axis=1)
+        x = data.x[[i for i, k in zip(positives, keep) if k]]
+        layer = cam_layer(cfg, results, model=label, input_shape=tuple(data.x.shape[1:]))
+        row.update(layer=layer.describe(), scored=int(keep.sum()), left_out=int((~keep).sum()))
+        if not keep.any():
+            rows.append({**row, "note": "not scored: no positive case has a non-empty lesion mask"})
+            continue
+        with GradCAMExplainer(results.models[label], layer=layer.layer) as cam:
+            maps = cam(x, targets="positive")
+        s = score_localisation(maps, masks[keep])
+        seed = cfg.train.seed
+        for key, values, base in (("pointing", s.pointing, s.centre_pointing), ("mass", s.mass, s.centre_mass)):
+            est, low, high = bootstrap_mean(values, n_boot=n_boot, seed=seed)
+            row.update({key: est, f"{key}_low": low, f"{key}_high": high, f"centre_{key}": float(base.mean())})
+        diff, low, high = bootstrap_mean(s.pointing, s.centre_pointing, n_boot=n_boot, seed=seed)
+        row.update(pointing_diff=diff, pointing_diff_low=low, pointing_diff_high=high, tolerance_px=s.tolerance)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _pct(est: float, low: float | None = None, high: float | None = None) -> str:
+    if est is None or not np.isfinite(est):
+        return "–"
+    text = f"{100 * est:.0f}%"
+    return text if low is None else f"{text} ({100 * low:.0f} to {100 * high:.0f})"
+
+
+def cam_localisation(cfg: StudyConfig, prepared: Prepared, results: DeepResults, *, set_name: str = "test",
+                     n_boot: int = 2000) -> pd.DataFrame:
+    """The report's localisation table: per model the pointing-game hit rate and the share of map energy
+    inside the lesion mask on the positive cases of ``set_name``, each with a 95% bootstrap interval, beside
+    the centre baseline (``localisation_values`` has the numbers)."""
+    values = localisation_values(cfg, prepared, results, set_name=set_name, n_boot=n_boot)
+    table = []
+    for _, r in values.iterrows():
+        if r["note"]:
+            table.append({"Model": r["model"], "Positives scored": 0, "Pointing game": "–", "Centre baseline": "–",
+                          "Difference": "–", "Energy in lesion": "–", "Centre baseline energy": "–",
+                          "Grad-CAM layer": r["note"]})
+            continue
+        diff = (f"{100 * r['pointing_diff']:+.0f} points ({100 * r['pointing_diff_low']:+.0f} to "
+                f"{100 * r['pointing_diff_high']:+.0f})")
+        scored = f"{int(r['scored'])}" + (f" ({int(r['left_out'])} without a mask left out)" if r["left_out"] else "")
+        table.append({"Model": r["model"], "Positives scored": scored,
+                      "Pointing game": _pct(r["pointing"], r["pointing_low"], r["pointing_high"]),
+                      "Centre baseline": _pct(r["centre_pointing"]), "Difference": diff,
+                      "Energy in lesion": _pct(r["mass"], r["mass_low"], r["mass_high"]),
+                      "Centre baseline energy": _pct(r["centre_mass"]),
+                      "Grad-CAM layer": f"{r['layer']}; tolerance {r['tolerance_px']:.1f} px"})
+    return pd.DataFrame(table)

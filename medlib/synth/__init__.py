@@ -1,17 +1,50 @@
 """Synthetic cohorts shaped like the four seed studies, written as the files a hospital would export.
 
 ``generate(study, out_dir)`` writes ``out_dir/<study>/``: the images (DICOM radiographs, a CT series per
-folder or NIfTI volumes) and ``manifest.csv`` with ``case_id, patient_id, label``, one column per image input
-(paths relative to the manifest), ``mask`` (ICH), ``set`` (NEC: ``external`` marks the external test cohort)
-and clinical covariates. Everything is drawn from one ``np.random.Generator`` seeded from ``seed`` and the
-study's ``STUDY_CODE``, so the same seed gives byte-identical files.
+folder or NIfTI volumes), their lesion masks, ``manifest.csv`` with ``case_id, patient_id, label``, one column
+per image input (paths relative to the manifest), the lesion-mask columns, ``set`` (NEC: ``external`` marks the
+external test cohort) and clinical covariates, and ``near_duplicates.csv`` (below). Everything is drawn from one
+``np.random.Generator`` seeded from ``seed`` and the study's ``STUDY_CODE``, so the same seed gives
+byte-identical files.
 
 The outcome is learnable from the images but not trivially: each case gets a latent severity drawn from
-``N(d * y, 1)`` (``y`` = 1 for the abnormal class, ``d`` = the design module's ``SEPARATION``), and the image
-findings (NEC: dilated loops, pneumatosis, portal venous gas, free air; ONFH: lesion extent, crescent sign, head
-collapse; ICH: hematoma irregularity, heterogeneity and volume; glioma: rim enhancement versus "soap-bubble"
-pattern and T2 edema) follow the severity, so classes overlap. ONFH draws an independent severity per view with
-a larger separation on the frog-leg view, so AP-only < frog-leg-only < both views.
+``N(d * y, 1)`` (``y`` = 1 for the abnormal class, ``d`` = the design module's ``SEPARATION``), and localised
+image findings follow the severity, so classes overlap: NEC: pneumatosis (bowel segments full of intramural gas
+bubbles), portal venous gas and free air; ONFH: the necrotic segment of the femoral head (sclerotic rim,
+mottled sclerosis, subchondral crescent, collapse); ICH: hematoma volume, irregular margin and heterogeneous
+density; glioma: the treated lesion's enhancement in T1ce (thick nodular rim versus "soap-bubble") with the
+matching T2 change of its core and edema. ONFH draws an independent severity per view with a larger separation
+on the frog-leg view, so AP-only < frog-leg-only < both views. Nuisance variation appears in both classes:
+vendors, exposure and MONOCHROME1, position and size, noise and bias fields, and distractors (NEC: tubes,
+electrodes, ordinary gas, dilated loops, mottled stool; ONFH: bone islands; glioma: enhancing choroid plexus).
+The separations are set so that small CNNs trained for a few CPU epochs at the demo's sizes reach a test AUC
+of about 0.85 or more.
+
+Lesion masks (ground truth for where a finding is; ``cohort.lesion_masks`` in the params maps each image column
+to its mask column):
+    * NEC: column ``lesion_mask``, ``masks/<case_id>.png``; ONFH: ``lesion_mask_ap`` and ``lesion_mask_frog``,
+      ``masks/<case_id>_<view>.png``. 8-bit PNG, 255 = lesion, 0 = background, on the radiograph's pixel grid:
+      PNG row r, column c is DICOM pixel row r, column c (same Rows x Columns; the DICOM's PixelSpacing
+      applies), left hips mirrored with their image.
+    * ICH: column ``mask`` (also the radiomics ROI, ``cohort.mask_column``): the hematoma, NIfTI uint8 0/1 on
+      the CT's grid (layout below). Glioma: column ``lesion_mask``, ``masks/<case_id>.nii.gz``: the enhancing
+      lesion (core and rim), NIfTI uint8 0/1 with the same shape and affine as the three sequences.
+    * Every case has a mask file; none is blank. Where the severity drew no finding (NEC: most infants
+      without surgery) the mask is all zero. Every NEC infant who needed surgery has at least one pneumatosis
+      segment; every hip (ONFH), hematoma (ICH) and treated lesion (glioma) is marked, in both classes, since
+      both classes have the disease and differ in how it looks. Read any mask as ``read_image(path).array > 0``.
+
+Near-duplicates planted on purpose (``near_duplicates.csv`` beside the manifest; ``_planted``): four pairs per
+cohort (ICH: three, no rescaled copy, see ``_planted.KINDS_CT``), each an original and a copy filed under
+another patient with the same label: one exact duplicate
+(identical pixel or voxel values, a new header or file) and three near duplicates: rotated (2D: 2.5-5 degrees;
+3D: 2-3.5 degrees in the axial plane), rescaled about the centre (2D: by 3-6%; 3D: 2-3.5% in-plane), and
+re-exposed (2D: gain and gamma, rendered again by the copy's vendor with new detector noise) or recalibrated
+(3D: gain and offset, new noise). Columns: ``case_id_a`` (original), ``case_id_b`` (copy), ``column`` (the
+image column copied; ONFH copies both views, glioma all three sequences), ``kind`` (``exact``, ``rotate``,
+``scale``, ``exposure``, ``intensity``) and ``transform`` (in words, with its size). The copy's lesion mask is
+moved with it. The split decides whether a pair crosses sets; NEC's ``exposure`` copy is in the external cohort,
+so that pair always does.
 
 What a reader must handle, on purpose:
     * NEC/ONFH radiographs: 12-bit stored values with RescaleSlope/Intercept and a VOI window; about a quarter
@@ -32,10 +65,11 @@ Modules:
       ``PLANTED_IDENTIFIERS``, ``planted_identifier_strings``; argument checks and the atomic folder swap.
     * ``nec``, ``onfh``, ``ich``, ``glioma``: one study design each: its images, covariates, ``STUDY_CODE``,
       ``SEPARATION``, manifest ``COLUMNS`` and ``make(ctx, rng)``, which writes the files and returns the table.
+    * ``_planted``: the planted near-duplicate pairs, their transformations and ``near_duplicates.csv``.
     * ``_common``: the writer context ``Ctx`` (paths, seed-derived UIDs), covariate draws (counts, labels,
       clipped normals, missing values, dates) and shapes (coordinate grid, ellipses, smooth noise).
-    * ``_dicom``: DICOM files and fast series, deterministic NIfTI, radiograph pixels and elements, the planted
-      identifiers and SOP class UIDs.
+    * ``_dicom``: DICOM files and fast series, deterministic NIfTI, PNG masks, radiograph pixels and elements,
+      the planted identifiers and SOP class UIDs.
 """
 
 from __future__ import annotations

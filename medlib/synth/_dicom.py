@@ -1,4 +1,5 @@
-"""File writing for the synthetic cohorts: DICOM Part 10 files and series, NIfTI volumes, planted identifiers.
+"""File writing for the synthetic cohorts: DICOM Part 10 files and series, NIfTI volumes, PNG masks, planted
+identifiers.
 
 DICOM files are encoded with pydicom (explicit VR little endian) and the pixel data element is appended as raw
 bytes; ``SeriesWriter`` encodes the header a series shares once. NIfTI files are gzipped with mtime 0, so the
@@ -168,6 +169,18 @@ def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, *, xyzt_units:
     img.header.set_qform(affine, code=1)
     img.header.set_sform(affine, code=1)
     path.write_bytes(gzip.compress(img.to_bytes(), compresslevel=level, mtime=0))
+
+
+def write_png_mask(path: Path, mask: np.ndarray) -> None:
+    """Write a 2D lesion mask as an 8-bit greyscale PNG: 255 = lesion, 0 = background.
+
+    The PNG is on the pixel grid of the image it belongs to: its row r, column c is the image's row r, column c
+    (for a DICOM radiograph, the pixel data's; the DICOM's PixelSpacing applies). Pillow writes no time stamp,
+    so the same mask gives the same bytes.
+    """
+    from PIL import Image
+
+    Image.fromarray(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8)).save(path, format="PNG")
 
 
 # ------------------------------------------------------------------------------------------------- radiographs

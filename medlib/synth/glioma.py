@@ -1,8 +1,10 @@
 """Glioma: co-registered T1, T2 and T1ce NIfTI volumes per patient; outcome radiation necrosis versus recurrence.
 
 A latent severity drawn from ``N(SEPARATION * y, 1)`` moves the treated lesion from recurrence-like (thick
-enhancing rim) to necrosis-like ("soap-bubble" enhancement, wider T2 edema). Volumes are int16 in RAS+ voxel
-order with a per-scan gain, a smooth bias field and noise, so intensity scales are arbitrary.
+enhancing rim) to necrosis-like ("soap-bubble" enhancement, a T2-bright core, wider T2 edema); the enhancing
+choroid plexus, of varying strength in both classes, is a T1ce distractor. Volumes are int16 in RAS+ voxel
+order with a per-scan gain, a smooth bias field and noise, so intensity scales are arbitrary. The lesion mask
+(``lesion_mask``, uint8 NIfTI with the sequences' shape and affine) marks the enhancing lesion (core and rim).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import pandas as pd
 
 from medlib.synth._common import Ctx, count, labels, normal, sigmoid, smooth_noise, with_missing
 from medlib.synth._dicom import write_nifti
+from medlib.synth._planted import KINDS_3D, Plant, choose, transform, write_sidecar
 
 __all__ = ["COLUMNS", "SEPARATION", "STUDY_CODE", "make"]
 
 STUDY_CODE = 404         # mixed into the seed of the study's generator
-SEPARATION = 2.0         # mean latent severity of the necrosis class, in SD units (recurrence: 0)
-COLUMNS = ["t1", "t2", "t1ce", "age", "sex", "kps", "months_since_radiotherapy", "radiation_dose_gy",
+SEPARATION = 3.0         # mean latent severity of the necrosis class, in SD units (recurrence: 0)
+COLUMNS = ["t1", "t2", "t1ce", "lesion_mask", "age", "sex", "kps", "months_since_radiotherapy", "radiation_dose_gy",
            "idh_mutant"]
 
 
@@ -55,21 +58,33 @@ def _brain_tissues(rng: np.random.Generator, coords: tuple[np.ndarray, ...], s: 
 
 def _lesion(rng: np.random.Generator, coords: tuple[np.ndarray, ...], s: float, m: float
             ) -> dict[str, np.ndarray]:
-    """Treated-tumour lesion: core, enhancing rim, edema. ``m`` in (0, 1): 0 = recurrence-like, 1 = necrosis-like."""
+    """Treated-tumour lesion: core, enhancing rim, edema. ``m`` in (0, 1): 0 = recurrence-like (a thick, nodular,
+    strongly enhancing rim), 1 = necrosis-like (a thin rim around a T2-bright core with "soap-bubble"
+    enhancement and wider edema). Sizes are a few voxels at the demo's 32^3, so the pattern survives resizing."""
     x, y, z = coords
-    c = np.array([rng.choice([-1, 1]) * rng.uniform(22, 34), rng.uniform(-30, 30), rng.uniform(-4, 22)])
+    c = np.array([rng.choice([-1, 1]) * rng.uniform(22, 32), rng.uniform(-28, 28), rng.uniform(-4, 20)])
     d = np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2)
     bumps = smooth_noise(rng, d.shape, 1.0)
-    r_core = rng.uniform(6, 11) + 1.5 * bumps * (1 - m)
-    rim_w = np.clip(rng.normal(5.5 - 3.0 * m, 0.8), 1.5, 7)
-    r_edema = r_core + rim_w + rng.uniform(6, 12) + 10 * m + 3 * smooth_noise(rng, d.shape, 1.5)
+    r_core = rng.uniform(10, 15) + 2.5 * bumps * (1 - m)
+    rim_w = np.clip(rng.normal(8.0 - 5.0 * m, 1.0), 2.0, 10.0)
+    r_edema = r_core + rim_w + rng.uniform(5, 10) + 10 * m + 3 * smooth_noise(rng, d.shape, 1.5)
     soft = partial(_step, width=s)
     core, rim_out, edema_out = soft(r_core - d), soft(r_core + rim_w - d), soft(r_edema - d)
     bubbles = np.clip(smooth_noise(rng, d.shape, 0.7), 0, 1.5)
-    return {"core": core, "rim": rim_out - core, "edema": edema_out - rim_out, "bubbles": bubbles}
+    return {"core": core, "rim": rim_out - core, "edema": edema_out - rim_out, "bubbles": bubbles,
+            "lesion": rim_out}
 
 
-def _volumes(rng: np.random.Generator, n: int, spacing: float, sev: float) -> dict[str, np.ndarray]:
+def _plexus(rng: np.random.Generator, coords: tuple[np.ndarray, ...], s: float) -> np.ndarray:
+    """Enhancing choroid plexus in both trigones, of varying strength in both classes (a T1ce distractor)."""
+    x, y, z = coords
+    glomus = sum(_step(6 - np.sqrt((x - sd * 12) ** 2 + (y + 22) ** 2 + (z - 8) ** 2), s) for sd in (-1, 1))
+    return rng.uniform(0.3, 1.1) * glomus
+
+
+def _volumes(rng: np.random.Generator, n: int, spacing: float, sev: float
+             ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """T1, T2 and T1ce (relative signal) and the lesion mask (core and enhancing rim, uint8) on one grid."""
     c = ((np.arange(n) - (n - 1) / 2) * spacing).astype(np.float32)
     coords = (c[:, None, None], c[None, :, None], c[None, None, :])  # RAS voxel order (i=x, j=y, k=z)
     tissue = _brain_tissues(rng, coords, spacing)
@@ -78,14 +93,15 @@ def _volumes(rng: np.random.Generator, n: int, spacing: float, sev: float) -> di
     inside = np.clip(tissue["wm"] + tissue["gm"], 0, 1)
     t1 = sum(tissue[k] * _MR_TISSUE[k][0] for k in _MR_TISSUE if k != "edema")
     t2 = sum(tissue[k] * _MR_TISSUE[k][1] for k in _MR_TISSUE if k != "edema")
-    core_t1, core_t2 = 0.3 + 0.1 * (1 - m), 0.62 + 0.3 * m
-    rim_t1ce = 0.75 + 0.75 * (1 - m) + 0.3 * les["bubbles"] * (1 - m)
+    core_t1, core_t2 = 0.35 + 0.1 * (1 - m), 0.6 + 0.4 * m
+    rim_t1ce = 0.8 + 0.9 * (1 - m) + 0.3 * les["bubbles"] * (1 - m)
     for key, (v1, v2) in {"edema": _MR_TISSUE["edema"], "core": (core_t1, core_t2), "rim": (0.6, 0.55)}.items():
         frac = les[key] * inside
         t1, t2 = t1 * (1 - frac) + v1 * frac, t2 * (1 - frac) + (v2 + (0.12 * m if key == "edema" else 0)) * frac
-    enhance = les["rim"] * inside * rim_t1ce + les["core"] * inside * (0.05 + 0.45 * m * les["bubbles"])
-    t1ce = t1 * (1 - les["rim"] * inside) + enhance
-    return {"t1": t1, "t2": t2, "t1ce": t1ce}
+    enhance = les["rim"] * inside * rim_t1ce + les["core"] * inside * (0.05 + 0.6 * m * les["bubbles"])
+    t1ce = t1 * (1 - les["rim"] * inside) + enhance + _plexus(rng, coords, spacing) * tissue["csf"]
+    lesion_mask = ((les["lesion"] * inside) > 0.5).astype(np.uint8)
+    return {"t1": t1, "t2": t2, "t1ce": t1ce}, lesion_mask
 
 
 def _mr_store(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
@@ -114,8 +130,25 @@ def _covariates(rng: np.random.Generator, y: np.ndarray) -> dict[str, np.ndarray
     }
 
 
+def _case(rng: np.random.Generator, n: int, y: int, plant: Plant | None, kept: dict[int, tuple]
+          ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Stored volumes (int16), lesion mask and affine of one case; a planted copy takes its original's."""
+    if plant is not None and plant.kind == "exact":
+        return kept[plant.source]
+    if plant is not None:  # the original's stored volumes moved, with new noise (same scanner, bias field)
+        stored, mask, affine = kept[plant.source]
+        moved = {seq: transform(v.astype(np.float32), plant, value_range=float(v.max())) for seq, v in stored.items()}
+        return ({seq: np.rint(np.abs(v + rng.normal(0, 0.01 * v.max(), v.shape))).astype(np.int16)
+                 for seq, v in moved.items()}, transform(mask, plant, mask=True), affine)
+    spacing = round(184.0 / n * rng.uniform(0.97, 1.03), 3)
+    volumes, mask = _volumes(rng, n, spacing, rng.normal(SEPARATION * y, 1.0))
+    affine = np.diag([spacing, spacing, spacing, 1.0])
+    affine[:3, 3] = -(n - 1) / 2 * spacing
+    return {seq: _mr_store(rng, image) for seq, image in volumes.items()}, mask, affine
+
+
 def make(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
-    """Write the glioma T1, T2 and T1ce volumes under ``ctx.root`` and return the cohort table.
+    """Write the glioma T1, T2 and T1ce volumes and lesion masks under ``ctx.root`` and return the cohort table.
 
     Args:
         ctx: where to write, the seed (for UIDs) and the size options.
@@ -128,16 +161,20 @@ def make(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
     y = labels(rng, n_pos, max(count(234, ctx.scale) - n_pos, 10))
     ids = [f"GLIOMA-{i + 1:04d}" for i in range(len(y))]
     table = pd.DataFrame({"case_id": ids, "patient_id": ids, "label": np.where(y == 1, "necrosis", "recurrence"),
-                          "t1": "", "t2": "", "t1ce": "", **_covariates(rng, y), "_y": y})
+                          "t1": "", "t2": "", "t1ce": "", "lesion_mask": "", **_covariates(rng, y), "_y": y})
     n = ctx.image_size or 32
+    plants = choose(rng, y, table["patient_id"].to_numpy(), KINDS_3D)
+    by_copy, sources, kept = {p.copy: p for p in plants}, {p.source for p in plants}, {}
     for i, row in table.iterrows():
-        spacing = round(184.0 / n * rng.uniform(0.97, 1.03), 3)
-        volumes = _volumes(rng, n, spacing, rng.normal(SEPARATION * row["_y"], 1.0))
-        affine = np.diag([spacing, spacing, spacing, 1.0])
-        affine[:3, 3] = -(n - 1) / 2 * spacing
-        for seq, image in volumes.items():
+        case = _case(rng, n, int(row["_y"]), by_copy.get(i), kept)
+        if i in sources:
+            kept[i] = case
+        volumes, mask, affine = case
+        for seq, stored in volumes.items():
             rel = f"images/{row['case_id']}/{seq}.nii.gz"
-            write_nifti(ctx.path(rel), _mr_store(rng, image), affine)
+            write_nifti(ctx.path(rel), stored, affine)
             table.at[i, seq] = rel
+        write_nifti(ctx.path(f"masks/{row['case_id']}.nii.gz"), mask, affine)
+        table.at[i, "lesion_mask"] = f"masks/{row['case_id']}.nii.gz"
+    write_sidecar(ctx.root, table, plants, ["t1", "t2", "t1ce"])
     return table
-

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from medlib.synth._common import Ctx, count, date, labels, normal, sigmoid, smooth_noise, with_missing
 from medlib.synth._dicom import CT, SeriesWriter, identity, patient_numbers, write_nifti
+from medlib.synth._planted import KINDS_CT, Plant, choose, transform, write_sidecar
 
 __all__ = ["COLUMNS", "SEPARATION", "STUDY_CODE", "make"]
 
@@ -219,9 +220,13 @@ def make(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
                           "ct": "", "mask": "", **_covariates(rng, y), "_y": y})
     as_dicom = rng.permutation(len(y)) < (len(y) + 1) // 2
     numbers = patient_numbers(rng, len(y))
+    plants = choose(rng, y, table["patient_id"].to_numpy(), KINDS_CT)
+    by_copy, sources, kept = {p.copy: p for p in plants}, {p.source for p in plants}, {}
     for i, row in table.iterrows():
-        geo = _ct_geometry(rng, ctx.image_size)
-        hu, mask = _volume(rng, geo, rng.normal(SEPARATION * row["_y"], 1.0))
+        case = _case(rng, ctx.image_size, int(row["_y"]), by_copy.get(i), kept)
+        if i in sources:
+            kept[i] = case
+        geo, hu, mask = case
         mask_xyz = np.ascontiguousarray(mask.transpose(2, 1, 0))
         write_nifti(ctx.path(f"masks/{row['case_id']}.nii.gz"), mask_xyz, geo.affine())
         table.at[i, "mask"] = f"masks/{row['case_id']}.nii.gz"
@@ -233,4 +238,22 @@ def make(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
             write_nifti(ctx.path(f"ct/{row['case_id']}.nii.gz"), np.ascontiguousarray(hu.transpose(2, 1, 0)),
                         geo.affine(), level=1)
             table.at[i, "ct"] = f"ct/{row['case_id']}.nii.gz"
+    write_sidecar(ctx.root, table, plants, ["ct"])
     return table
+
+
+def _case(rng: np.random.Generator, size: int | None, y: int, plant: Plant | None, kept: dict[int, tuple]
+          ) -> tuple[_CTGeometry, np.ndarray, np.ndarray]:
+    """Geometry, HU volume (int16) and hematoma mask of one case; a planted copy takes its original's
+    (rotated in the axial plane, or recalibrated by a gain and offset with new noise)."""
+    if plant is None:
+        geo = _ct_geometry(rng, size)
+        return (geo, *_volume(rng, geo, rng.normal(SEPARATION * y, 1.0)))
+    geo, hu, mask = kept[plant.source]
+    if plant.kind == "exact":
+        return geo, hu, mask
+    moved = transform(hu.astype(np.float32), plant, plane=(1, 2), value_range=100.0)
+    if plant.kind == "intensity":
+        moved += 3.5 * rng.standard_normal(moved.shape, dtype=np.float32)
+    hu = np.clip(np.rint(moved), -1024, 3071).astype(np.int16)
+    return geo, hu, transform(mask, plant, mask=True, plane=(1, 2))

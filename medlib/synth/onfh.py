@@ -3,7 +3,9 @@
 Patients have one or both hips in the cohort (bilateral hips share the patient's covariates). Each view draws
 its own severity from ``N(SEPARATION[view] * y, 1)``, larger on the frog-leg view, so AP-only < frog-leg-only <
 both views; severity drives the necrotic lesion's extent, sclerotic band, crescent sign and head collapse.
-Files are DX (GE, Philips) or MONOCHROME1 CR (Siemens) DICOM, left hips mirrored.
+Bone islands in the neck or trochanter appear in both classes. The lesion masks (``lesion_mask_ap``,
+``lesion_mask_frog``: PNGs on each DICOM's pixel grid) mark the necrotic segment of the head with its sclerotic
+rim, in every hip. Files are DX (GE, Philips) or MONOCHROME1 CR (Siemens) DICOM, left hips mirrored (masks too).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import pandas as pd
 from scipy import ndimage
 
 from medlib.synth._common import Ctx, count, date, ellipse, grid2, normal, smooth_noise, with_missing
-from medlib.synth._dicom import CR, DX, dx_elements, dx_pixels, identity, patient_numbers, write_dicom
+from medlib.synth._dicom import CR, DX, dx_elements, dx_pixels, identity, patient_numbers, write_dicom, write_png_mask
+from medlib.synth._planted import KINDS_2D, Plant, choose, transform, write_sidecar
 
 __all__ = ["COLUMNS", "SEPARATION", "STUDY_CODE", "make"]
 
 STUDY_CODE = 202         # mixed into the seed of the study's generator
-SEPARATION = {"ap": 1.2, "frog": 1.45}  # mean latent severity of failures per view, in SD units (success: 0)
-COLUMNS = ["ap", "frog", "age", "sex", "aetiology", "arco_stage", "side", "bmi"]
+SEPARATION = {"ap": 2.4, "frog": 2.8}  # mean latent severity of failures per view, in SD units (success: 0)
+COLUMNS = ["ap", "frog", "lesion_mask_ap", "lesion_mask_frog", "age", "sex", "aetiology", "arco_stage", "side", "bmi"]
 
 _VENDORS = {  # manufacturer -> (model, modality, gamma, slope, intercept, MONOCHROME1)
     "GE Healthcare": ("Discovery XR656", "DX", 1.0, 1.0, 0.0, False),
@@ -83,35 +86,51 @@ def _hip_femur(rng: np.random.Generator, y: np.ndarray, x: np.ndarray, head: tup
 
 
 def _hip_head(rng: np.random.Generator, y: np.ndarray, x: np.ndarray, head: tuple[float, float, float],
-              sev: float, lesion: float, frog: bool, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Femoral head mask and its anterosuperior necrotic lesion (sclerotic band, mottled density,
-    subchondral crescent, flattening), all growing with the view's severity ``sev``."""
+              sev: float, lesion: float, frog: bool, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Femoral head mask, its anterosuperior necrotic lesion (sclerotic band, mottled sclerosis, subchondral
+    crescent, flattening), all growing with the view's severity ``sev``, and the lesion's mask (the necrotic
+    segment with its sclerotic rim; the flattened part of the head is inside it)."""
     hy, hx, r = head
     k = float(np.clip(sev, -1.5, 3.5))
-    collapse = 0.09 * r * np.clip(k - 0.5, 0, 2.5)
+    collapse = 0.12 * r * np.clip(k - 0.6, 0, 2.5)
     rho = np.sqrt((y - hy) ** 2 + (x - hx) ** 2)
     mask = (rho < r) & (y > hy - r + collapse)
-    ly, lx = hy - 0.55 * r, hx + (0.0 if frog else 0.15) * r
-    lr = r * float(np.clip(0.4 + 0.08 * lesion + 0.1 * k, 0.2, 0.85))
+    ly, lx = hy - 0.5 * r, hx + (0.0 if frog else 0.15) * r
+    lr = r * float(np.clip(0.42 + 0.07 * lesion + 0.09 * k, 0.25, 0.9))
+    width = 0.035 + 0.008 * np.clip(k, 0, 3)
     dist = np.sqrt((y - ly) ** 2 + ((x - lx) * 0.8) ** 2)
     inside = mask & (dist < lr)
-    band = _soft(mask & (np.abs(dist - lr) < 0.028), 0.7 * n / 128)
-    img = 0.05 * _soft(mask, 0.9 * n / 128) + (0.06 + 0.03 * np.clip(k, 0, 2)) * band
-    img += inside * (0.035 * smooth_noise(rng, (n, n), 0.9 * n / 128) + 0.015 * np.clip(k, 0, 2))
-    crescent = inside & (rho > r - 0.07) & (y < hy - collapse - 0.4 * r) & (rho < r - 0.025)
-    img -= 0.1 * np.clip(k - 0.3, 0, 2) * _soft(crescent, 0.6 * n / 128)
-    return img, mask
+    band = _soft(mask & (np.abs(dist - lr) < width), 0.7 * n / 128)
+    img = 0.05 * _soft(mask, 0.9 * n / 128) + (0.05 + 0.035 * np.clip(k, 0, 3)) * band
+    img += inside * (0.03 * smooth_noise(rng, (n, n), 2.0 * n / 128) + 0.02 * np.clip(k, 0, 3))
+    crescent = inside & (rho > r - 0.1) & (rho < r - 0.03) & (y < hy - collapse - 0.3 * r)
+    img -= 0.09 * np.clip(k - 0.3, 0, 2.5) * _soft(crescent, 0.6 * n / 128)
+    lesion_mask = (rho < r) & (y > hy - r - 0.02) & (dist < lr + width)
+    return img, mask, lesion_mask
 
 
-def _hip_image(rng: np.random.Generator, n: int, sev: float, lesion: float, frog: bool, left: bool) -> np.ndarray:
-    """Attenuation map of a hip radiograph crop (AP or frog-leg lateral), mirrored for a left hip."""
+def _bone_island(rng: np.random.Generator, y: np.ndarray, x: np.ndarray, head: tuple[float, float, float]
+                 ) -> np.ndarray:
+    """A dense enostosis in the neck or trochanter of 40% of hips in both classes: mimics sclerosis."""
+    if rng.random() >= 0.4:
+        return np.zeros(np.broadcast_shapes(y.shape, x.shape), np.float32)
+    hy, hx, r = head
+    cy, cx, size = hy + rng.uniform(0.35, 0.75), hx - rng.uniform(0.2, 0.5), rng.uniform(0.03, 0.05)
+    return rng.uniform(0.05, 0.09) * ellipse(y, x, cy, cx, size, size * rng.uniform(0.7, 1.3), edge=0.02)
+
+
+def _hip_image(rng: np.random.Generator, n: int, sev: float, lesion: float, frog: bool, left: bool
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Attenuation map of a hip radiograph crop (AP or frog-leg lateral) and its lesion mask, both mirrored
+    for a left hip."""
     y, x = grid2(n)
     head = (rng.normal(-0.12, 0.04), rng.normal(0.05, 0.04), rng.uniform(0.27, 0.32))
-    lesion_img, head_mask = _hip_head(rng, y, x, head, sev, lesion, frog, n)
+    lesion_img, head_mask, lesion_mask = _hip_head(rng, y, x, head, sev, lesion, frog, n)
     img = 0.2 + 0.05 * y + 0.03 * smooth_noise(rng, (n, n), n / 10)
     img = img + _hip_pelvis(rng, y, x, head, n) + _hip_femur(rng, y, x, head, head_mask, frog, n) + lesion_img
+    img = img + _bone_island(rng, y, x, head)
     img = ndimage.gaussian_filter(img, 0.5 * n / 128) * rng.uniform(0.92, 1.08)
-    return img[:, ::-1] if left else img
+    return (img[:, ::-1], lesion_mask[:, ::-1]) if left else (img, lesion_mask)
 
 
 def _patients(rng: np.random.Generator, scale: float) -> pd.DataFrame:
@@ -148,8 +167,30 @@ def _hips(rng: np.random.Generator, patients: pd.DataFrame, scale: float) -> pd.
     return hips
 
 
+def _views(rng: np.random.Generator, n: int, hip: pd.Series, plant: Plant | None, kept: dict[int, dict]
+           ) -> dict[str, tuple]:
+    """Per view: attenuation map, lesion mask, stored pixels and VOI elements; a planted copy takes its
+    original's hip (both views), transformed (an exact copy: the same stored pixels)."""
+    lesion = rng.normal(0, 1)
+    _, _, gamma, slope, intercept, mono1 = _VENDORS[hip["vendor"]]
+    out = {}
+    for view, frog in (("ap", False), ("frog", True)):
+        if plant is None:
+            sev = rng.normal(SEPARATION[view] * hip["_y"], 1.0)
+            att, region = _hip_image(rng, n, sev, lesion, frog, hip["side"] == "L")
+        elif plant.kind == "exact":
+            out[view] = kept[plant.source][view]
+            continue
+        else:
+            source = kept[plant.source][view]
+            att, region = transform(source[0], plant), transform(source[1], plant, mask=True)
+        out[view] = (att, region, *dx_pixels(att, rng, gamma, mono1, slope, intercept))
+    return out
+
+
 def make(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
-    """Write the ONFH hip radiographs (AP and frog-leg per hip) under ``ctx.root`` and return the cohort table.
+    """Write the ONFH hip radiographs (AP and frog-leg per hip) and their lesion masks under ``ctx.root`` and
+    return the cohort table.
 
     Args:
         ctx: where to write, the seed (for UIDs) and the size options.
@@ -162,15 +203,16 @@ def make(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
     n = ctx.image_size or 128
     numbers = dict(zip(hips["patient_id"].unique(), patient_numbers(rng, hips["patient_id"].nunique())))
     dates = {pid: date(rng) for pid in hips["patient_id"].unique()}
-    hips["ap"], hips["frog"] = "", ""
+    plants = choose(rng, hips["_y"].to_numpy(), hips["patient_id"].to_numpy(), KINDS_2D)
+    hips = hips.assign(ap="", frog="", lesion_mask_ap="", lesion_mask_frog="")
+    by_copy, sources, kept = {p.copy: p for p in plants}, {p.source for p in plants}, {}
     for i, hip in hips.iterrows():
-        lesion = rng.normal(0, 1)
-        model, modality, gamma, slope, intercept, mono1 = _VENDORS[hip["vendor"]]
-        for view, frog in (("ap", False), ("frog", True)):
-            sev = rng.normal(SEPARATION[view] * hip["_y"], 1.0)
-            att = _hip_image(rng, n, sev, lesion, frog, hip["side"] == "L")
-            stored, voi = dx_pixels(att, rng, gamma, mono1, slope, intercept)
-            rel = f"images/{hip['case_id']}_{view}.dcm"
+        model, modality = _VENDORS[hip["vendor"]][:2]
+        views = _views(rng, n, hip, by_copy.get(i), kept)
+        if i in sources:
+            kept[i] = views
+        for view, (_, region, stored, voi) in views.items():
+            rel, mask_rel = f"images/{hip['case_id']}_{view}.dcm", f"masks/{hip['case_id']}_{view}.png"
             elements = {**dx_elements(modality, n, 90.0 / n, (hip["vendor"], model)), **voi,
                         **identity(int(numbers[hip["patient_id"]]), hip["sex"], dates[hip["patient_id"]]),
                         "StudyInstanceUID": ctx.uid(hip["patient_id"], "study"),
@@ -181,7 +223,8 @@ def make(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
                         "PatientAge": f"{int(hip['age']):03d}Y"}
             sop = CR if modality == "CR" else DX
             write_dicom(ctx.path(rel), sop, ctx.uid(hip["case_id"], view, "image"), elements, stored)
-            hips.at[i, view] = rel
+            write_png_mask(ctx.path(mask_rel), region)
+            hips.at[i, view], hips.at[i, f"lesion_mask_{view}"] = rel, mask_rel
     hips["label"] = np.where(hips["_y"] == 1, "failure", "success")
+    write_sidecar(ctx.root, hips, plants, ["ap", "frog"])
     return hips
-
