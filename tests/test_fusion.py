@@ -89,12 +89,13 @@ def test_zero_variance_and_non_finite_columns_dropped_with_note(problem):
 
 def test_at_least_one_feature_survives():
     rng = np.random.default_rng(3)
-    X = pd.DataFrame(rng.normal(size=(40, 4)), columns=list("abcd"))
-    y = np.array([0, 1] * 20)  # unrelated to X: the CV choice zeroes every coefficient
-    model = fit_feature_model(X, y, name="noise", seed=0)
-    assert model.pipeline.named_steps["lasso"].fallback_C_ is not None  # the fallback was exercised
-    assert len(model.selected) == 1 and model.C == model.pipeline.named_steps["lasso"].fallback_C_
-    assert predict_scores(model, X).shape == (40,)
+    X = rng.normal(size=(40, 4))
+    y = np.array([0, 1] * 20)  # unrelated to X: a strong L1 penalty zeroes every coefficient
+    pipe = build_fusion_model(lasso_C=1e-3, cv=3).fit(X, y)
+    selector = pipe.named_steps["lasso"]
+    assert selector.fallback_C_ is not None  # the fallback was exercised
+    assert selector.get_support().sum() == 1 and len(selector.coefficients()) == 1
+    assert pipe.predict_proba(X).shape == (40, 2)
 
 
 def test_fit_input_errors(problem):
@@ -215,3 +216,70 @@ def test_fit_study_models_reports_dropped_and_missing_cases(problem):
         fit_study_models({"R": table.iloc[1:]}, y, split, seed=0)
     with pytest.raises(ValueError, match="unknown set name"):
         fit_study_models({"R": table}, y, split.assign(set="holdout"), seed=0)
+
+
+# ------------------------------------------------------------------ tuning grouped by patient (issue 15.9)
+
+
+def _duplicated_noise(n_patients=36, copies=3, p=8, seed=5):
+    """Pure-noise features, each patient's row repeated: anything above chance is leakage between folds."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n_patients, p))
+    y = np.repeat(rng.permutation(np.arange(n_patients) % 2), copies)
+    X = pd.DataFrame(np.repeat(base, copies, axis=0) + rng.normal(scale=1e-3, size=(n_patients * copies, p)),
+                     columns=[f"f{i}" for i in range(p)])
+    return X, y, np.repeat(np.arange(n_patients), copies)
+
+
+def test_inner_folds_never_split_a_patient():
+    from medlib.radiomics.fusion import patient_folds
+
+    _, y, groups = _duplicated_noise()
+    folds = patient_folds(y, groups, cv=4, seed=0)
+    assert len(folds) == 4
+    for fit_rows, held in folds:
+        assert not set(groups[fit_rows]) & set(groups[held])
+        assert set(y[held]) == {0, 1}
+    with pytest.raises(ValueError, match="at least 2 patients of each class"):
+        patient_folds(np.array([0, 0, 1, 1]), np.array([1, 1, 2, 2]), cv=3, seed=0)
+
+
+def test_tuning_is_the_search_gridsearchcv_makes():
+    """Reference: scikit-learn's GridSearchCV over the same pipeline, grid and patient folds."""
+    from sklearn.model_selection import GridSearchCV
+
+    from medlib.radiomics.fusion import LASSO_CS, SVM_CS, SVM_GAMMAS, patient_folds, tune_hyperparameters
+
+    X, y, _ = _problem(seed=2)
+    X, y = X.to_numpy()[:60, :6], y.to_numpy()[:60]
+    groups = np.arange(60) // 2
+    params, score = tune_hyperparameters(X, y, groups, seed=0, cv=3)
+    grid = {"lasso__estimator__C": list(LASSO_CS), "svm__C": list(SVM_CS), "svm__gamma": list(SVM_GAMMAS)}
+    search = GridSearchCV(build_fusion_model(calibrate=False), grid, scoring="roc_auc",
+                          cv=patient_folds(y, groups, cv=3, seed=0), refit=False).fit(X, y)
+    assert params == {"lasso_C": search.best_params_["lasso__estimator__C"], "svm_C": search.best_params_["svm__C"],
+                      "gamma": search.best_params_["svm__gamma"]}
+    assert score == pytest.approx(search.best_score_, abs=1e-12)
+
+
+def test_training_auc_is_out_of_fold_by_patient_never_resubstitution():
+    from sklearn.metrics import roc_auc_score
+
+    X, y, groups = _duplicated_noise()
+    ids = [f"c{i}" for i in range(len(y))]
+    X.index = ids
+    split = pd.DataFrame({"case_id": ids, "patient_id": [f"p{g}" for g in groups], "set": "train"})
+    split.loc[split["patient_id"].isin({"p0", "p1", "p2", "p3"}), "set"] = "val"
+    preds, fitted = fit_study_models({"Noise": X}, pd.Series(y, index=ids), split, seed=0, cv=3)
+    train = preds[preds["set"] == "train"]
+    rows = (split["set"] == "train").to_numpy()
+    resub = predict_scores(fitted["Noise"], X[rows])
+    assert not np.allclose(train["score"].to_numpy(), resub)  # not the model's own fit on these rows
+    np.testing.assert_allclose(train["score"].to_numpy(), fitted["Noise"].oof)
+    # noise: an honest (patient-grouped, out-of-fold) AUC is near chance; resubstitution memorises the patients
+    # (its ranking is far from chance, in either direction: the Platt sigmoid fitted on noise may invert it)
+    assert abs(roc_auc_score(y[rows], train["score"]) - 0.5) < 0.25
+    assert abs(roc_auc_score(y[rows], resub) - 0.5) > 0.3
+    tuning = fitted["Noise"].tuning()
+    assert tuning["folds"] == 3 and tuning["lasso_alpha"] == pytest.approx(1 / tuning["lasso_C"])
+    assert {"svm_C", "gamma", "inner_cv_auc", "selected", "candidates"} <= set(tuning)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +47,9 @@ def test_cohort_paragraph_counts_units_and_patients():
 def test_models_paragraph_names_initialisation_and_training():
     text = narrative.models_paragraph(CFG)
     assert "**R18**: resnet18 (2D, random initialisation" in text and "**D121**: densenet121 (2D, ImageNet" in text
-    assert "Adam (learning rate 0.002)" in text and "up to 30 epochs" in text
+    t = CFG.train
+    assert f"{'AdamW' if t.optimizer == 'adamw' else 'Adam'} (learning rate {t.lr:g}" in text
+    assert f"up to {t.epochs} epochs" in text
 
 
 def test_explain_and_reference_paragraphs_say_what_was_not_done():
@@ -61,3 +64,82 @@ def test_every_built_in_study_tells_its_own_story(params):
     text = narrative.introduction(cfg) + narrative.models_paragraph(cfg) + narrative.reference_paragraph(cfg)
     assert cfg.study.question in text and cfg.study.population in text
     assert "?" not in text.replace(cfg.study.question, "")  # no unanswered placeholders
+
+
+# ------------------------------------------------------------------ what the run did (issue 15.1, 15.3, 15.8)
+
+from medlib.config import ConfigError, RadiomicsConfig  # noqa: E402
+
+FEATURES = StudyConfig(study=STUDY, design="features", cohort=CohortConfig(image_columns=("pa",), mask_column="m"),
+                       radiomics=RadiomicsConfig(enabled=True))
+
+
+def test_feature_methods_say_which_weights_how_habitats_and_tuning_were_made():
+    text = narrative.models_paragraph(FEATURES)
+    assert "random initialisation" not in text and "trained on the training set's ROI slices only" in text
+    assert "numbered by ascending mean intensity" in text and "every patient" in text
+    assert "tuned together by cross-validated AUC in folds grouped by patient" in text
+    assert "out-of-fold" in text and "never resubstitution" in text
+    ablation = dataclasses.replace(FEATURES, radiomics=RadiomicsConfig(enabled=True, deep_weights="random",
+                                                                        habitats=0))
+    text = narrative.models_paragraph(ablation)
+    assert "an ablation" in text and "Habitat" not in text
+
+
+def test_deep_weights_paragraph_states_source_and_hash():
+    from medlib.radiomics.backbone import BackboneWeights
+
+    w = BackboneWeights("imagenet", "resnet50", "torchvision's ImageNet weights for resnet50 (resnet50-0676ba61.pth)",
+                        "0676ba61" + "e" * 56)
+    text = narrative.deep_weights_paragraph(w)
+    assert "resnet50-0676ba61.pth" in text and w.sha256 in text and "Ablation" not in text
+    random = narrative.deep_weights_paragraph({**w.as_dict(), "kind": "random", "ablation": True})
+    assert "Ablation" in random and narrative.deep_weights_paragraph(None) == ""
+
+
+def test_statistics_paragraph_describes_the_recorded_methods_only():
+    values = pd.DataFrame({"metric": ["auc", "accuracy", "sensitivity", "f1", "auc"],
+                           "method": ["DeLong", "Wilson", "Wilson", "stratified bootstrap", "DeLong"]})
+    text = narrative.statistics_paragraph(values)
+    assert text == "95% confidence intervals: AUC by DeLong; Accuracy and Sensitivity by Wilson; F1 by stratified bootstrap."
+    assert "patient" not in text  # no patient-level resampling claimed when none was recorded
+    clustered = values.assign(method=["patient-level bootstrap (500 patients)"] * 5)
+    assert "by patient-level bootstrap (500 patients)" in narrative.statistics_paragraph(clustered)
+    with pytest.raises(ValueError, match="missing"):
+        narrative.statistics_paragraph(pd.DataFrame({"metric": ["auc"]}))
+
+
+def test_deviations_compare_the_config_with_the_published_settings():
+    published = {"split.ratios": {"value": [0.8, 0.2], "why": "a validation set chooses the threshold"},
+                 "models[*].pretrained": True, "models[R18].name": "resnet18", "train.lr": CFG.train.lr}
+    cfg = dataclasses.replace(CFG, study=dataclasses.replace(STUDY, published=published))
+    text = narrative.deviations(cfg)
+    assert ("- `split.ratios`: published design [0.8, 0.2]; this run [0.7, 0.3, 0] (a validation set chooses "
+            "the threshold).") in text
+    assert "- `models[R18].pretrained`: published design true; this run false." in text
+    assert "models[D121].pretrained" not in text  # D121 is pretrained, as published
+    assert "models[R18].name" not in text and "train.lr" not in text  # the same: no deviation
+    for bad in ("split.ratio", "models[R50].name", "models[*].depth"):
+        wrong = dataclasses.replace(CFG, study=dataclasses.replace(STUDY, published={bad: 1}))
+        with pytest.raises(ConfigError, match=re.escape(bad)):
+            narrative.deviations(wrong)
+    assert "no published design settings" in narrative.deviations(CFG)
+
+
+def test_random_deep_features_are_always_listed_as_an_ablation():
+    cfg = dataclasses.replace(FEATURES, radiomics=RadiomicsConfig(enabled=True, deep_weights="random"))
+    assert "an ablation" in narrative.deviations(cfg)
+    assert "ablation" not in narrative.deviations(FEATURES)
+
+
+@pytest.mark.parametrize("study, expected", [
+    ("ich", ["`radiomics.deep_weights`: published design imagenet; this run trained", "`split.ratios`"]),
+    ("onfh", ["`models[Both views].pretrained`: published design true; this run false", "`image.size`"]),
+    ("glioma", ["`models[ResNet18-3D].name`: published design mresnet; this run resnet18"]),
+])
+def test_built_in_studies_list_their_deviations_from_the_published_design(study, expected):
+    """References: the published designs in ../shared/STUDIES.md (ImageNet ResNet50s in ICH and ONFH, 224 x 224 ONFH
+    crops, an 8:2 ICH split, MResNet in the glioma study) against the demo's params."""
+    text = narrative.deviations(load_config(ROOT / "params" / f"{study}.yaml"))
+    for words in expected:
+        assert words in text

@@ -171,21 +171,23 @@ def test_roc_auc_in_legend_matches_stats(predictions):
 
 def test_roc_curve_through_tied_scores_is_straight():
     """Tied scores give a diagonal segment (pROC, scikit-learn), not a staircase below the curve."""
-    preds = pd.DataFrame({"model": "m", "set": "test", "case_id": list("abcd"), "y_true": [0, 1, 0, 1],
-                          "score": [0.2, 0.5, 0.5, 0.9]})
+    preds = pd.DataFrame({"model": "m", "set": "test", "case_id": list("abcdef"), "y_true": [0, 1, 0, 1, 0, 1],
+                          "score": [0.2, 0.5, 0.5, 0.9, 0.1, 0.7]})
     line = plots.plot_roc(preds, set_name="test").axes[0].get_lines()[1]
     x, y = line.get_path().vertices.T
     area = np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2)  # the area under the drawn line
-    assert area == pytest.approx(0.875)
+    assert area == pytest.approx(8.5 / 9)  # Mann-Whitney by hand: the tie counts 1/2
 
 
 def test_calibration(predictions, tmp_path):
     fig = plots.plot_calibration(predictions, set_name="test", n_bins=5)
     ax, hist = fig.axes
-    assert len(ax.get_lines()) == 1 + len(MODELS)
     legend = _legend_texts(ax)
     assert legend[0] == "Perfect calibration" and len(legend) == 1 + len(MODELS)
-    assert all("Brier" in t and "slope" in t for t in legend[1:])
+    assert all("LOWESS" in t and "intercept" in t and "slope" in t for t in legend[1:])
+    assert len(ax.collections) >= len(MODELS)  # a bootstrap band per model (and the binned points' error bars)
+    assert "LOWESS with bootstrap 95% band" in fig.legends[0].get_title().get_text()
+    assert "Wilson 95% CI" in fig.legends[0].get_title().get_text()
     assert len(hist.patches) == len(MODELS)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()  # the long legend sits outside the plot, never over the curves
@@ -197,7 +199,8 @@ def test_calibration(predictions, tmp_path):
 def test_decision_curve(predictions, tmp_path):
     fig = plots.plot_decision_curve(predictions, set_name="val")
     (ax,) = fig.axes
-    assert _legend_texts(ax) == [*MODELS, "Treat all", "Treat none"]
+    assert _legend_texts(ax) == [*MODELS, "Treat all (all cases of the set)", "Treat none"]
+    assert "bootstrap 95%" in ax.get_legend().get_title().get_text() and "(tuning set)" in ax.get_title()
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()  # beside the plot, never over the curves
     assert not ax.get_legend().get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
@@ -340,23 +343,6 @@ def test_habitat_map_window():
     assert all(ax.images[0].get_clim() == (-10, 90) for ax in fig.axes)  # one window for both panels
 
 
-@pytest.mark.parametrize("dims", [2, 3])
-def test_cam_cases_picks_the_gallery_by_dimension(dims):
-    from types import SimpleNamespace
-
-    if dims == 2:
-        images, cams, info, *_ = fake_cam_cases(n=3, views=2, size=32)
-    else:
-        images, cams, info = fake_volume_cases(n=2)
-    gallery = SimpleNamespace(images=images, cams=cams, cases=info, views=("T1", "T2"), spatial_dims=dims)
-    fig = plots.plot_cam_cases(gallery)
-    text = "\n".join(_texts(fig))
-    assert ("T1 slice" in text) == (dims == 3) and ("T2" in text) == (dims == 2)  # volumes: first sequence only
-    assert SECRET not in text
-    with pytest.raises(ValueError, match="spatial_dims must be 2 or 3; got 1"):
-        plots.plot_cam_cases(SimpleNamespace(**{**vars(gallery), "spatial_dims": 1}))
-
-
 def test_habitat_map_needs_a_region():
     with pytest.raises(ValueError, match="habitat_slice has no labelled voxel"):
         plots.plot_habitat_map(np.zeros((8, 8)), np.zeros((8, 8), int))
@@ -366,3 +352,25 @@ def test_figures_use_no_global_style(predictions):
     before = dict(matplotlib.rcParams)
     plots.plot_roc(predictions, set_name="test")
     assert dict(matplotlib.rcParams) == before
+
+
+def test_a_set_without_events_gets_a_sentence_not_a_crash(predictions):
+    """Acceptance: no events / one class / fewer than 5 cases -> a message on the figure, never NaN, never a crash."""
+    part = predictions[(predictions["set"] == "test") & (predictions["y_true"] == 0)]
+    for plot in (plots.plot_roc, plots.plot_calibration, plots.plot_decision_curve):
+        fig = plot(part, set_name="test")
+        texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+        assert "not estimable: no events" in texts and "nan" not in texts.lower()
+
+
+def test_decision_curve_uses_recalibrated_risks_and_says_so(predictions):
+    from medlib.pipelines.record import freeze_recalibration
+    from medlib.stats import net_benefit
+
+    recal = freeze_recalibration(predictions)
+    fig = plots.plot_decision_curve(predictions, set_name="test", recalibration=recal, thresholds=[0.1, 0.3, 0.5])
+    ax = fig.axes[0]
+    assert "recalibrated on the validation set" in ax.get_title()
+    rows = predictions[(predictions["set"] == "test") & (predictions["model"] == MODELS[0])]
+    expected = net_benefit(rows["y_true"], recal[MODELS[0]].apply(rows["score"]), [0.1, 0.3, 0.5])
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), expected["net_benefit_model"])

@@ -160,16 +160,17 @@ def test_performance_table_layout(predictions, thresholds, performance):
     assert list(performance.columns) == ["Model", "Set", "n (pos.)", "AUC (95% CI)", "Accuracy",
                                          "Sensitivity", "Specificity", "Precision", "NPV", "F1", "Threshold"]
     assert len(performance) == 3 * 3  # models x (val, test, external); train is not reported by default
-    assert performance["Set"].unique().tolist() == ["Validation*", "Test", "External test"]
+    assert performance["Set"].unique().tolist() == ["Validation (tuning set)", "Test", "External test"]
     for col in ["AUC (95% CI)", "Accuracy", "Sensitivity", "Specificity", "Precision", "NPV", "F1"]:
         assert performance[col].str.match(CI).all(), performance[col].tolist()
-    assert performance.loc[performance["Set"] == "Test", "n (pos.)"].tolist() == ["40 (20)"] * 3
+    assert performance.loc[performance["Set"] == "Test", "n (pos.)"].tolist() == ["40 (20), 20 patients"] * 3
 
 
 def test_performance_table_values_match_stats(predictions, thresholds, performance):
     test = predictions[(predictions["model"] == "DenseNet121") & (predictions["set"] == "test")]
     row = performance[(performance["Model"] == "DenseNet121") & (performance["Set"] == "Test")].iloc[0]
-    assert row["AUC (95% CI)"] == fmt_estimate(auc_ci(test["y_true"], test["score"]))
+    # two cases per patient: Obuchowski's clustered variance, logit scale
+    assert row["AUC (95% CI)"] == fmt_estimate(auc_ci(test["y_true"], test["score"], groups=test["patient_id"]))
     pred = test["score"] >= thresholds["DenseNet121"].value
     sens = (pred & (test["y_true"] == 1)).sum() / (test["y_true"] == 1).sum()
     assert row["Sensitivity"].startswith(f"{sens:.3f} (")
@@ -177,15 +178,16 @@ def test_performance_table_values_match_stats(predictions, thresholds, performan
 
 
 def test_threshold_set_is_marked_as_same_data(performance, thresholds):
-    assert set(performance["Set"]) == {"Validation*", "Test", "External test"}
-    assert "* Threshold chosen on these validation cases" in method_note(thresholds, sets=("val", "test"))
+    assert set(performance["Set"]) == {"Validation (tuning set)", "Test", "External test"}
+    assert "it is a tuning set, and its numbers are optimistic" in method_note(thresholds, sets=("val", "test"))
     assert performance.groupby("Model")["Threshold"].nunique().eq(1).all()  # one frozen threshold per model
 
 
 def test_performance_values_are_the_numbers_of_the_table(predictions, thresholds, performance, values):
     before = predictions.copy()
-    assert list(values.columns) == ["model", "set", "n", "positives", "threshold", "metric", "value", "lo", "hi",
-                                    "method"]
+    assert list(values.columns) == ["model", "set", "n", "positives", "patients", "tuning", "threshold", "metric",
+                                    "value", "lo", "hi", "method"]
+    assert values.loc[values["set"] == "val", "tuning"].all() and not values.loc[values["set"] == "test", "tuning"].any()
     assert set(values["metric"]) == set(report.METRICS) and len(values) == 9 * 7
     assert performance.attrs == {}  # no numbers travel in DataFrame.attrs
     auc = values.set_index(["model", "set", "metric"]).loc[("ResNet18", "test", "auc")]
@@ -235,7 +237,14 @@ def test_golden_auc_ci_against_proc(reference_dir):
     preds = pd.concat(rows, ignore_index=True)
     fixed = {"wfns": Threshold(2.5, "fixed", 2.5, ""), "s100b": Threshold(0.2, "fixed", 0.2, "")}
     table = performance_table(preds, fixed, sets=("test",)).set_index("Model")
-    assert table.loc["s100b", "AUC (95% CI)"] == "0.731 (0.630–0.833)"
+    # the report's interval: pROC's DeLong variance 0.00266868 on the logit scale (by hand: 0.619-0.820);
+    # pROC's own Wald interval (0.630-0.833) stays available as auc_ci(..., transform="none")
+    a, var = 0.731368563685637, 0.00266868245717244
+    half = 1.959963984540054 * math.sqrt(var) / (a * (1 - a))
+    lo, hi = (1 / (1 + math.exp(-(math.log(a / (1 - a)) + d))) for d in (-half, half))
+    assert table.loc["s100b", "AUC (95% CI)"] == f"0.731 ({lo:.3f}–{hi:.3f})" == "0.731 (0.619–0.820)"
+    proc = auc_ci(asah["y"], asah["s100b"], transform="none")
+    assert fmt_estimate(proc) == "0.731 (0.630–0.833)"
     assert table.loc["s100b", "n (pos.)"] == "113 (41)"
     row = delong_table(preds, set_name="test").iloc[0]
     assert (row["Model A"], row["Model B"], row["Z"], row["p"]) == ("wfns", "s100b", "2.21", "0.027")
@@ -246,11 +255,18 @@ def test_golden_auc_ci_against_proc(reference_dir):
 
 
 def test_method_note_names_every_method(thresholds):
-    note = method_note(thresholds, sets=("val", "test", "external"))
-    assert note == ("AUC with DeLong 95% CI; proportions (accuracy, sensitivity, specificity, precision, NPV) "
-                    "with Wilson 95% CI; F1 with stratified bootstrap percentile 95% CI, 2000 replicates; "
-                    "threshold: Youden index on the validation set, frozen for the test and external sets. "
-                    "* Threshold chosen on these validation cases: their threshold metrics are optimistic.")
+    note = method_note(thresholds, sets=("val", "test", "external"), predictions=make_predictions())
+    assert note == ("AUC with 95% CI from Obuchowski's clustered DeLong variance (patients as clusters), logit "
+                    "scale; accuracy, sensitivity, specificity, precision (PPV), NPV and F1 with stratified "
+                    "bootstrap percentile 95% CI, 1000 replicates resampling patients (a patient contributes "
+                    "several cases); on every replicate the threshold is chosen again on a bootstrap replicate of "
+                    "the validation set, so the intervals carry the threshold's uncertainty; threshold: Youden "
+                    "index on the validation set, frozen for the test and external sets. The validation set chose "
+                    "the threshold (and the training epoch): it is a tuning set, and its numbers are optimistic.")
+    unclustered = make_predictions().assign(patient_id=lambda d: d["case_id"])
+    assert method_note(thresholds, predictions=unclustered).startswith(
+        "AUC with DeLong 95% CI on the logit scale; accuracy")
+    assert "resampling cases;" in method_note(thresholds, predictions=unclustered)
     assert "Youden index on the validation set, frozen for the other sets." in method_note(thresholds)
 
 
@@ -258,7 +274,7 @@ def test_method_note_mixed_thresholds():
     th = {"A": Threshold(0.3, "sensitivity", 0.9, ""), "B": Threshold(0.5, "fixed", 0.5, ""),
           "C": Threshold(0.4, "sensitivity", 0.9, "")}
     note = method_note(th, level=0.9, sets=("test",))
-    assert "DeLong 90% CI" in note and "Wilson 90% CI" in note
+    assert "DeLong 90% CI" in note and "bootstrap percentile 90% CI" in note
     assert ("threshold: A, C: highest threshold reaching sensitivity ≥ 0.9 on the validation set, frozen for "
             "the test set; B: fixed at 0.5, set in advance.") in note
 
@@ -287,12 +303,13 @@ def test_delong_table_edge_cases(predictions):
 
 def test_calibration_table(predictions):
     table = report.calibration_table(predictions, set_name="test")
-    assert list(table.columns) == ["Model", "n", "Brier", "Intercept (95% CI)", "Slope (95% CI)"]
+    assert list(table.columns) == ["Model", "n", "Intercept (95% CI)", "Slope (95% CI)", "Brier (95% CI)",
+                                   "ICI (95% CI)", "ECE (95% CI)"]
     sub = predictions[(predictions["model"] == "Both views") & (predictions["set"] == "test")]
     cal = calibration(sub["y_true"], sub["score"])
     row = table.set_index("Model").loc["Both views"]
-    assert row["Brier"] == f"{cal.brier:.3f}"
-    assert row["Slope (95% CI)"] == fmt_estimate((cal.slope, *cal.slope_ci))
+    assert row["Brier (95% CI)"].startswith(f"{cal.brier:.3f} (")
+    assert row["Slope (95% CI)"].startswith(f"{cal.slope:.3f} (")  # two cases per patient: patient bootstrap
 
 
 def test_calibration_table_names_bad_model(predictions):
@@ -419,6 +436,7 @@ def fake_run(partitions=True) -> dict:
              {"set": "test", "cases": 40, "patients": 40, "positives": 14}]
     return {
         "study": "nec", "title": "NEC: surgery or not", "manifest": "data/nec/manifest.csv",
+        "intervals": {"auc": "DeLong", "accuracy": "Wilson", "f1": "stratified bootstrap"},
         "image_columns": ["image"], "positive": "surgery", "negative": "no surgery", "n_cases": 303,
         "n_patients": 297, "partitions": parts if partitions else [],
         "split": "Random split by patient (patient_id), stratified by outcome, ratios 0.7:0.3 (train/val), seed 0.",
@@ -508,7 +526,7 @@ def test_claim_checklist_leaves_unknowable_items_to_author():
     for item in (2, 3, 4, 5, 10, 13, 15, 16, 17, 18, 30, 34, 40, 41, 44):
         assert table.loc[item, "value"] == AUTHOR, item
         assert table.loc[item, "where"] == "manuscript"
-    assert table.loc[28, "where"] == "@tbl-performance"
+    assert table.loc[28, "where"] == "@tbl-performance, @tbl-calibration, @fig-dca"
     empty = claim_checklist({"sections": []})
     assert len(empty) == 44 and (empty["value"].str.startswith(AUTHOR)).sum() > 25
 
@@ -611,8 +629,8 @@ def test_claim_checklist_feature_design():
     assert v[9] == "Bin width 25; resample mm 1, 1, 1; deep window 40, 80; deep size 224"
     assert v[22].startswith("Radiomics (registry name LASSO (L1 logistic, CV) + SVM; 1 parameter; inputs: Radiomics)")
     assert v[24] == "not applicable: LASSO and SVM are fitted to the features; no weights are initialised"
-    assert v[25] == ("Optimizer liblinear (LASSO) / libsvm (SVM), seed 0, feature classes firstorder, glcm, "
-                     "habitats 3; 3 models trained, one per configuration")
+    assert v[25] == ("Optimizer liblinear (LASSO) / libsvm (SVM), seed 0, 3 habitat subregions per ROI, feature classes "
+                     "firstorder, glcm; 3 models trained, one per configuration")
     assert v[26] == f"Selection of the final model {NOT_RECORDED}"
     assert v[39] == "Confusion matrices"
     table = claim_checklist(feature_run()).set_index("item")
@@ -705,3 +723,74 @@ def test_no_study_story_in_report_or_render(package):
             if path.is_file() and path.suffix in (".py", ".html", ".css", ".typst")
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if STUDY_WORDS.search(line)]
     assert hits == []
+
+
+# ------------------------------------------------------------- issue 15: clustering, thresholds, recalibration
+
+
+def _one_row_per_patient(seed: int = 3) -> pd.DataFrame:
+    return make_predictions(seed).assign(patient_id=lambda d: d["set"] + d["case_id"])
+
+
+def test_duplicating_every_patient_narrows_no_interval():
+    """Item 4: each patient's rows twice (as two hips) must not narrow any interval of the performance table."""
+    once = _one_row_per_patient()
+    twice = pd.concat([once, once.assign(case_id=once["case_id"] + "-b")], ignore_index=True)
+    th = freeze_thresholds(once, ThresholdConfig())
+    a = performance_values(once, th, sets=("val", "test", "external")).set_index(["model", "set", "metric"])
+    b = performance_values(twice, th, sets=("val", "test", "external")).set_index(["model", "set", "metric"])
+    width_a, width_b = a["hi"] - a["lo"], b["hi"] - b["lo"]
+    assert np.allclose(a["value"], b["value"])
+    narrower = (width_b < 0.9 * width_a)
+    assert not narrower.any(), b[narrower]
+
+
+def test_threshold_table_and_small_validation_warning(predictions, thresholds):
+    table = report.threshold_table(predictions, thresholds, n_boot=200)
+    assert list(table.columns) == ["Model", "Rule", "Frozen threshold", "Bootstrap median", "95% range",
+                                   "Validation cases (events)"]
+    assert (table["Validation cases (events)"] == "40 (20)").all()
+    lo, hi = table.iloc[0]["95% range"].split("–")
+    assert float(lo) <= float(table.iloc[0]["Frozen threshold"]) <= float(hi)
+    assert report.threshold_warnings(predictions, thresholds) == ""
+    small = make_predictions(sets=(("val", 14), ("test", 40)))  # 7 events in validation
+    th = freeze_thresholds(small, ThresholdConfig())
+    assert "only 7 events (fewer than 10)" in report.threshold_warnings(small, th)
+
+
+def test_bad_sets_get_a_message_not_a_number(predictions, thresholds):
+    """Acceptance: no events, one class, or fewer than 5 cases -> a sentence in place of the statistic."""
+    tiny = pd.concat([predictions[predictions["set"] != "external"],
+                      predictions[predictions["set"] == "external"].groupby("model").head(3)])
+    no_events = predictions.copy()
+    no_events = no_events[~((no_events["set"] == "external") & (no_events["y_true"] == 1))]
+    for preds, words in ((tiny, "fewer than 5 cases (n = 3)"), (no_events, "no events (0 of 15 cases positive)")):
+        table = performance_table(preds, thresholds, n_boot=100)
+        ext = table[table["Set"] == "External test"]
+        assert (ext["AUC (95% CI)"] == f"not estimable: {words}").all()
+        assert (ext["Sensitivity"] == "—").all() and not ext.apply(lambda c: c.astype(str).str.contains("nan")).any().any()
+        cal = report.calibration_table(preds, set_name="external", n_boot=20)
+        assert cal["Intercept (95% CI)"].str.contains(words, regex=False).all()
+
+
+def test_recalibration_is_frozen_on_validation_and_reported_before_and_after(predictions):
+    from medlib.pipelines.record import freeze_recalibration
+    from medlib.stats import fit_recalibration
+
+    recal = freeze_recalibration(predictions)
+    val = predictions[(predictions["set"] == "val") & (predictions["model"] == "ResNet18")]
+    ref = fit_recalibration(val["y_true"], val["score"])
+    assert (recal["ResNet18"].intercept, recal["ResNet18"].slope) == (ref.intercept, ref.slope)
+    table = report.recalibration_table(predictions, recal, sets=("val", "test"), n_boot=20)
+    assert list(table["Risks"].unique()) == ["Original", "Recalibrated (logistic)"]
+    in_sample = table[(table["Set"] == "Validation (tuning set)") & (table["Risks"] != "Original")]
+    assert in_sample["Slope (95% CI)"].str.startswith("1.000").all()  # fitted there: slope 1 by construction
+    note = report.recalibration_note(recal)
+    assert "logistic recalibration" in note and "Decision curves use the recalibrated risks" in note
+
+
+def test_design_note_names_tuning_and_missing_test_set():
+    assert report.design_note(("val", "external")).startswith("This design has no internal test set")
+    assert "headline numbers come from the test set and the external test set" in report.design_note(
+        ("val", "test", "external"))
+    assert report.design_note(("val",)).startswith("No set in this run was left untouched")

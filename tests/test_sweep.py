@@ -77,3 +77,57 @@ def test_small_grid_on_local_cluster_reruns_only_failures(tmp_path):
     assert set(table["runs"]) == {1}
     page = write_summary(sweep, out, tmp_path / "reports")
     assert "Sweep grid: nec" in page.read_text() and json.loads((out / done_id / "status.json").read_text())
+
+
+def _cv_predictions(seeds=(0, 1), folds=5, n=200):
+    """Out-of-fold predictions of a 5-fold CV repeated with two seeds: each case once per seed."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    y = (rng.uniform(size=n) < 0.4).astype(int)
+    frames = []
+    for seed in seeds:
+        fold = rng.permutation(np.arange(n) % folds)
+        score = 1 / (1 + np.exp(-(y * 1.5 + rng.normal(0, 1, n))))
+        for k in range(folds):
+            idx = np.flatnonzero(fold == k)
+            frames.append(pd.DataFrame({"case_id": [f"c{i}" for i in idx], "patient_id": [f"p{i // 2}" for i in idx],
+                                        "model": "m", "set": "test", "y_true": y[idx], "score": score[idx],
+                                        "config_id": f"s{seed}f{k}", "train.seed": str(seed), "split.fold": str(k)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_pooled_out_of_fold_auc_with_its_ci_per_seed():
+    """Item 10: the pooled out-of-fold AUC (all folds' predictions together) with the DeLong CI of that one estimate;
+    seeds are kept apart (one row each)."""
+    from medlib.cli.sweep import pooled_cv_auc
+    from medlib.stats import auc_ci
+
+    preds = _cv_predictions()
+    pooled = pooled_cv_auc(preds)
+    assert len(pooled) == 2 and set(pooled["folds"]) == {5} and set(pooled["cases"]) == {200}
+    seed0 = preds[preds["train.seed"] == "0"]
+    ref = auc_ci(seed0["y_true"], seed0["score"], groups=seed0["patient_id"])
+    row = pooled[pooled["train.seed"] == "0"].iloc[0]
+    assert (row["pooled AUC"], row["lo"], row["hi"]) == (ref.value, ref.lo, ref.hi)
+    assert "Obuchowski" in row["method"]  # two cases per patient
+    with pytest.raises(ValueError, match="folds overlap"):
+        pooled_cv_auc(pd_concat_twice(seed0))
+
+
+def pd_concat_twice(df):
+    import pandas as pd
+
+    return pd.concat([df, df.assign(**{"split.fold": "9"})])
+
+
+def test_aggregate_reports_mean_and_sd_not_a_ci():
+    import pandas as pd
+
+    per_run = pd.DataFrame({"config_id": list("abcd"), "train.seed": ["0", "1", "2", "3"], "model": "m",
+                            "auc": [0.80, 0.84, 0.78, 0.82]})
+    table = aggregate(per_run)
+    assert list(table.columns) == ["model", "runs", "mean AUC", "SD across runs"]
+    assert table.iloc[0]["mean AUC"] == pytest.approx(0.81)
+    assert table.iloc[0]["SD across runs"] == pytest.approx(pd.Series([0.80, 0.84, 0.78, 0.82]).std())

@@ -16,8 +16,13 @@ worker process per core), or an existing scheduler (``--scheduler tcp://host:878
 ``dask_jobqueue.SLURMCluster``, scale it, and pass its scheduler address (README, "Sweeps").
 
 Each run's state lives in ``sweeps/<study>/<sweep>/<config-id>/status.json``; a failed run is recorded with its
-error and the others continue. Running the same sweep again runs only what failed or is missing. Results are
-aggregated over seeds and folds (mean, SD, t-based 95% CI of the AUC across runs) per configuration.
+error and the others continue. Running the same sweep again runs only what failed or is missing.
+
+Results keep two sources of variation apart. Cross-validation folds test different patients: their out-of-fold
+predictions are pooled and one AUC is computed on all of them, with its DeLong 95% CI on the logit scale (Obuchowski's
+clustered variance when a patient has several cases), as the interval of that one estimate (:func:`pooled_cv_auc`).
+Seeds (training or split) repeat the whole procedure: their spread is reported as mean and SD across seeds, which
+describes how much a result moves with the seed and is not a confidence interval (:func:`aggregate`).
 """
 
 from __future__ import annotations
@@ -189,19 +194,78 @@ def collect_auc(sweep: Sweep, out: Path, *, set_name: str = "test") -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def aggregate(per_run: pd.DataFrame, *, replicate_keys: Sequence[str] = REPLICATE_KEYS) -> pd.DataFrame:
-    """Mean, SD and t-based 95% CI of the AUC across replicates (seeds, folds) per configuration and model."""
-    from scipy import stats as st
+def collect_predictions(sweep: Sweep, out: Path, *, set_name: str = "test") -> pd.DataFrame:
+    """Every finished run's predictions on ``set_name``, with the run's overrides as columns."""
+    from medlib.schema import ID_COLUMNS
 
+    frames = []
+    for run in sweep.runs:
+        for pred_path in (out / run.config_id / "runs").glob("*/*/predictions.csv"):
+            preds = pd.read_csv(pred_path, dtype=ID_COLUMNS)
+            part = preds[preds["set"] == set_name].assign(config_id=run.config_id,
+                                                          **{k: _short(v) for k, v in run.overrides.items()})
+            frames.append(part)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def pooled_cv_auc(predictions: pd.DataFrame, *, fold_key: str = "split.fold", level: float = 0.95) -> pd.DataFrame:
+    """The pooled out-of-fold AUC of cross-validation, with its CI, per configuration, seed and model.
+
+    The test folds of k-fold cross-validation hold different patients, so their predictions are pooled and one
+    AUC is computed on all cases (each case once), with the DeLong interval on the logit scale (Obuchowski's clustered
+    variance when a patient has several cases; :func:`medlib.stats.auc_ci`). Pooling assumes the folds' models
+    give comparable scores; the per-fold AUCs' spread is in :func:`aggregate`.
+
+    Args:
+        predictions: :func:`collect_predictions` output (one row per case, model and run).
+        fold_key: the override column that names the fold.
+        level: confidence level.
+
+    Returns:
+        One row per configuration (all override columns but the fold) and model: ``folds, cases, patients,
+        pooled AUC, lo, hi, method``. Empty when the sweep has no fold column.
+
+    Raises:
+        ValueError: a case appears in the test folds of two runs of one configuration (folds overlap).
+    """
+    from medlib.stats import auc_ci, not_estimable
+
+    if predictions.empty or fold_key not in predictions.columns:
+        return pd.DataFrame()
+    from medlib.schema import PREDICTION_COLUMNS
+
+    keys = [c for c in predictions.columns if c not in ("config_id", fold_key, *PREDICTION_COLUMNS)] + ["model"]
+    rows = []
+    for values, part in predictions.groupby(keys, sort=True):
+        dup = part["case_id"].duplicated()
+        if dup.any():
+            raise ValueError(f"case {part.loc[dup, 'case_id'].iloc[0]!r} is in the test folds of two runs of one "
+                             f"configuration ({dict(zip(keys, values))}): the folds overlap, so no pooled AUC")
+        y, sc, g = part["y_true"].to_numpy(), part["score"].to_numpy(float), part["patient_id"].astype(str).to_numpy()
+        problem = not_estimable(y, "pooled AUC")
+        est = auc_ci(y, sc, groups=g, level=level) if problem is None else None
+        rows.append({**dict(zip(keys, values if isinstance(values, tuple) else (values,))),
+                     "folds": int(part[fold_key].nunique()), "cases": len(part), "patients": len(set(g)),
+                     "pooled AUC": est.value if est else math.nan, "lo": est.lo if est else math.nan,
+                     "hi": est.hi if est else math.nan, "method": est.method if est else problem})
+    return pd.DataFrame(rows)
+
+
+def aggregate(per_run: pd.DataFrame, *, replicate_keys: Sequence[str] = REPLICATE_KEYS) -> pd.DataFrame:
+    """Mean and SD of the AUC across replicates (seeds, folds) per configuration and model.
+
+    The SD describes how much the AUC moves between training runs (seeds) or test folds; it is not the
+    uncertainty of one estimate, so no confidence interval is built from it (for cross-validation that is
+    :func:`pooled_cv_auc`).
+    """
     if per_run.empty:
         return per_run
     keys = [c for c in per_run.columns if c not in ("config_id", "auc", *replicate_keys)]
     rows = []
     for values, part in per_run.groupby(keys, sort=True):
         n, mean, sd = len(part), part["auc"].mean(), part["auc"].std(ddof=1) if len(part) > 1 else math.nan
-        half = st.t.ppf(0.975, n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
         rows.append({**dict(zip(keys, values if isinstance(values, tuple) else (values,))), "runs": n,
-                     "mean AUC": mean, "SD": sd, "95% CI": f"{mean - half:.3f}–{mean + half:.3f}" if n > 1 else "–"})
+                     "mean AUC": mean, "SD across runs": sd})
     return pd.DataFrame(rows)
 
 
@@ -212,15 +276,25 @@ def write_summary(sweep: Sweep, out: Path, reports_dir: Path) -> Path:
 
     status = sweep_status(sweep, out)
     table = aggregate(collect_auc(sweep, out))
+    pooled = pooled_cv_auc(collect_predictions(sweep, out))
     done = int((status["status"] == "done").sum())
-    text = "\n\n".join([
+    parts = [
         f"# Sweep {sweep.name}: {sweep.study}",
-        f"{done} of {len(status)} runs finished. AUC on the test set per configuration: mean, SD and a t-based "
-        f"95% confidence interval across replicates ({', '.join(REPLICATE_KEYS)}).",
+        f"{done} of {len(status)} runs finished. Test AUC per configuration: mean and SD across replicates "
+        f"({', '.join(REPLICATE_KEYS)}); the SD shows how much the AUC moves between runs and is not a confidence "
+        "interval.",
         markdown_table(table) if not table.empty else "No finished runs yet.",
-        ": Test AUC across seeds and folds {#tbl-sweep}",
-        "## Runs", markdown_table(status.drop(columns=["error"]) if not (status["error"] != "").any() else status),
-    ])
+        ": Test AUC across replicates: mean and SD (not a confidence interval) {#tbl-sweep}",
+    ]
+    if not pooled.empty:
+        pooled = pooled.assign(**{"95% CI": [f"{lo:.3f}–{hi:.3f}" if lo == lo else m
+                                            for lo, hi, m in zip(pooled["lo"], pooled["hi"], pooled["method"])]})
+        parts += ["Cross-validation: the out-of-fold predictions of all folds pooled, one AUC per configuration "
+                  "and seed, with its 95% CI (" + str(pooled["method"].iloc[0]) + ").",
+                  markdown_table(pooled.drop(columns=["lo", "hi", "method"])),
+                  ": Pooled out-of-fold AUC with 95% CI {#tbl-sweep-pooled}"]
+    parts += ["## Runs", markdown_table(status.drop(columns=["error"]) if not (status["error"] != "").any() else status)]
+    text = "\n\n".join(parts)
     path = reports_dir / f"sweep-{sweep.study}-{sweep.name}.md"
     atomic_write_text(path, text + "\n")
     return path

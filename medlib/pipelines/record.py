@@ -3,6 +3,8 @@ contains, as plain data that the report's checklist, the viewer and the manuscri
 
 - ``freeze_thresholds``: each model's threshold, chosen on the validation set only, before any other set is
   scored (``medlib.stats.choose_threshold``).
+- ``freeze_recalibration``: each model's recalibration map, fitted on the validation set only and frozen
+  (``medlib.stats.fit_recalibration``); decision curves use the recalibrated risks.
 - ``save_metrics``: ``metrics.json`` (``medlib.schema.RunMetrics``).
 - ``report_sections``: the labels of the tables and figures this run's report holds, decided once from the
   config and the data; the notebook shows exactly these, and the checklist points only at these.
@@ -27,22 +29,32 @@ SECTIONS = {
     "tbl-table1-set": "baseline characteristics by set",
     "tbl-table1-outcome": "baseline characteristics by outcome",
     "fig-examples": "example images of each class",
+    "tbl-duplicates": "identical and near-duplicate images across sets",
     "fig-habitats": "habitat subregions of one case",
     "tbl-features": "feature sets and their sizes",
     "fig-learning": "training curves",
     "tbl-selected": "features selected by LASSO",
     "tbl-performance": "performance with 95% confidence intervals",
+    "tbl-threshold": "how much the frozen threshold moves (bootstrap of the validation set)",
     "fig-roc": "ROC curves",
+    "fig-pr": "precision-recall curves and ROC curves with pointwise confidence bands",
     "tbl-delong": "paired DeLong tests between models",
+    "tbl-sample-size": "sample size (Riley criteria) and expected precision",
     "fig-calibration": "calibration curves",
-    "tbl-calibration": "calibration intercept, slope and Brier score",
+    "tbl-calibration": "calibration intercept, slope, Brier score, ICI and ECE",
+    "tbl-recalibration": "calibration before and after the recalibration frozen on validation",
     "fig-dca": "decision curves",
     "fig-confusion": "confusion matrices",
     "fig-typical-case": "all cases of one patient with predictions",
+    "tbl-subgroups": "performance by subgroup with the interaction test",
+    "fig-forest": "forest plot of the AUC by subgroup",
+    "tbl-shift": "shift between development and external data beside external performance",
     "fig-cam": "Grad-CAM maps of test cases",
     "tbl-cam-sanity": "Grad-CAM randomisation sanity check",
+    "tbl-cam-localisation": "Grad-CAM localisation against lesion masks",
     "tbl-reference": "comparison with the published results",
     "tbl-claim": "CLAIM 2024 checklist",
+    "tbl-tripod": "TRIPOD+AI checklist",
     "tbl-provenance": "provenance",
 }
 
@@ -81,6 +93,32 @@ def freeze_thresholds(predictions: pd.DataFrame, threshold: Any, *, on_set: str 
                              target=target)
         out[str(model)] = FrozenThreshold(value=t.value, method=t.method, target=t.target, chosen_on=on_set,
                                           description=t.description)
+    return out
+
+
+def freeze_recalibration(predictions: pd.DataFrame, *, on_set: str = "val", method: str = "auto") -> dict[str, Any]:
+    """Fit each model's recalibration on ``on_set`` (validation) only, to be frozen for every other set.
+
+    Args:
+        predictions: the predictions table (scores are probabilities).
+        on_set: the set the maps are fitted on.
+        method: ``"auto"`` (logistic; isotonic only on a large validation set, ``medlib.stats.ISOTONIC_RULE``),
+            ``"logistic"`` or ``"isotonic"``.
+
+    Returns:
+        model → :class:`medlib.stats.Recalibrator`; ``method="none"`` with the reason when the set is too small
+        or holds one class (the report says so instead of a recalibration).
+    """
+    from medlib.stats import fit_recalibration
+
+    check_predictions(predictions)
+    out = {}
+    for model in pd.unique(predictions["model"]):
+        rows = predictions[(predictions["model"] == model) & (predictions["set"] == on_set)]
+        if rows.empty:
+            raise ValueError(f"model {model!r} has no rows in set {on_set!r}, so no recalibration can be fitted on it")
+        out[str(model)] = fit_recalibration(rows["y_true"].to_numpy(), rows["score"].to_numpy(dtype=float),
+                                            method=method, fitted_on=on_set)
     return out
 
 
@@ -133,17 +171,24 @@ def report_sections(cfg: StudyConfig, prepared: Prepared) -> list[str]:
         "fig-typical-case": not features and bool(primary.groupby("patient_id").size().max() > 1),
         "fig-cam": not features and cfg.explain.enabled, "tbl-cam-sanity": not features and cfg.explain.enabled,
         "tbl-reference": cfg.study.reference is not None,
+        "tbl-threshold": cfg.threshold.method != "fixed",
+        "tbl-cam-localisation": not features and cfg.explain.enabled and bool(cfg.cohort.lesion_masks),
+        "tbl-duplicates": cfg.analysis.duplicates, "tbl-subgroups": bool(cfg.analysis.subgroups),
+        "fig-forest": bool(cfg.analysis.subgroups), "tbl-shift": "external" in prepared.sets,
     }
     return [label for label in SECTIONS if present.get(label, True)]
 
 
 def run_summary(cfg: StudyConfig, prepared: Prepared, results: Any, thresholds: Mapping[str, FrozenThreshold],
-                provenance: Mapping[str, Any], sections: list[str]) -> dict[str, Any]:
+                provenance: Mapping[str, Any], sections: list[str], values: pd.DataFrame | None = None
+                ) -> dict[str, Any]:
     """What the reporting checklists need to know about this run, as plain data.
 
     Args:
         results: ``DeepResults`` (classifier design) or ``FeatureResults`` (feature design).
         sections: :func:`report_sections`.
+        values: the performance values (``medlib.report.tables.performance_values``); their ``method`` column
+            says how each interval was computed (the checklists quote it).
     """
     split = prepared.split.table
     sets = split.groupby("set").agg(cases=("case_id", "size"), patients=("patient_id", "nunique"),
@@ -162,6 +207,8 @@ def run_summary(cfg: StudyConfig, prepared: Prepared, results: Any, thresholds: 
                        for m, t in thresholds.items()},
         "threshold_method": cfg.threshold.method,
         "provenance": dict(provenance), "sections": list(sections),
+        "intervals": {} if values is None else {str(m): sorted(set(map(str, g)))
+                                                for m, g in values.groupby("metric")["method"]},
     }
     if cfg.design == "features":
         summary.update(_feature_summary(cfg, results))
@@ -179,26 +226,17 @@ def _classifier_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
                     "pretrained": m.pretrained, "weights_path": m.weights_path, "inputs": list(model_inputs(cfg, m))}
                    for m in cfg.models],
         "training": {"optimizer": t.optimizer, "lr": t.lr, "epochs": t.epochs, "batch_size": t.batch_size,
-                     "loss": t.loss, "patience": t.patience, "augment": t.augment, "seed": t.seed},
+                     "loss": t.loss, "patience": t.patience, "augment": t.augment, "seed": t.seed,
+                     "class_weights": t.class_weights},
         "explainability": ("Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check"
                            if cfg.explain.enabled else None),
     }
 
 
 def _feature_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
-    rc = cfg.radiomics
-    return {
-        "preprocessing": dict(bin_width=rc.bin_width, resample_mm=rc.resample_mm, deep_window=list(rc.deep_window),
-                              deep_size=rc.deep_size),
-        "models": [{"name": "LASSO (L1 logistic, CV) + SVM", "label": name, "parameters": int(len(table)),
-                    "inputs": [name]} for name, table in results.selected.items()],
-        "not_applicable": {"initialisation": "LASSO and SVM are fitted to the features; no weights are initialised",
-                           "selection": "no epochs; the LASSO penalty is chosen by cross-validated AUC on the "
-                                        "training set"},
-        "training": {"optimizer": "liblinear (LASSO) / libsvm (SVM)", "seed": cfg.train.seed,
-                     "feature_classes": list(rc.feature_classes), "habitats": rc.habitats},
-        "explainability": "selected features with LASSO coefficients; habitat subregion maps",
-    }
+    from medlib.pipelines.features import summary_fields
+
+    return summary_fields(cfg, results)
 
 
 def _file_name(path: str) -> str:

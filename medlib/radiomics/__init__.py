@@ -8,7 +8,10 @@ Modules, each the one owner of its contract:
   deviations and the phantom's settings.
 * ``habitats``: ROI subregions by intensity and local texture (``habitat_labels``).
 * ``deep``: slices around the largest ROI cross-section and pooled CNN activations (``ich_deep_features``).
-* ``fusion``: LASSO selection + SVM per feature set, fitted on the training set only (``fit_study_models``).
+* ``backbone``: the deep features' CNN and where its weights came from (``build_backbone``, ``BackboneWeights``):
+  trained on training ROIs only, torchvision's ImageNet file (SHA-256 checked) or random (an ablation).
+* ``fusion``: LASSO selection + SVM per feature set, tuned in patient-grouped folds and fitted on the training
+  set only (``fit_study_models``).
 
 The names below are the package's public face, e.g. ``from medlib.radiomics import radiomics_table``. They are
 imported on first use, so that the process-pool workers of ``radiomics_table``, which import
@@ -29,7 +32,9 @@ _PUBLIC = {
     **dict.fromkeys(("SliceSelection", "largest_slice_index", "slice_indices", "select_slices", "extract_features",
                      "ich_deep_features"), "deep"),
     **dict.fromkeys(("L1SelectFromModel", "build_fusion_model", "FittedFeatureModel", "fit_feature_model",
-                     "predict_scores", "feature_model_predictions", "fit_study_models"), "fusion"),
+                     "predict_scores", "feature_model_predictions", "fit_study_models", "patient_folds",
+                     "tune_hyperparameters", "out_of_fold_scores"), "fusion"),
+    **dict.fromkeys(("BackboneWeights", "build_backbone"), "backbone"),
 }
 
 __all__ = [  # the keys of _PUBLIC, spelled out for linters and readers
@@ -40,17 +45,19 @@ __all__ = [  # the keys of _PUBLIC, spelled out for linters and readers
     "SliceSelection", "largest_slice_index", "slice_indices", "select_slices", "extract_features",
     "ich_deep_features",
     "L1SelectFromModel", "build_fusion_model", "FittedFeatureModel", "fit_feature_model", "predict_scores",
-    "feature_model_predictions", "fit_study_models",
+    "feature_model_predictions", "fit_study_models", "patient_folds", "tune_hyperparameters", "out_of_fold_scores",
+    "BackboneWeights", "build_backbone",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from medlib.radiomics.backbone import BackboneWeights, build_backbone
     from medlib.radiomics.deep import (SliceSelection, extract_features, ich_deep_features, largest_slice_index,
                                        select_slices, slice_indices)
     from medlib.radiomics.features import (FEATURE_CLASSES, habitat_radiomics, radiomics_features,
                                            radiomics_settings, radiomics_table, resolve_settings)
     from medlib.radiomics.fusion import (FittedFeatureModel, L1SelectFromModel, build_fusion_model,
                                          feature_model_predictions, fit_feature_model, fit_study_models,
-                                         predict_scores)
+                                         out_of_fold_scores, patient_folds, predict_scores, tune_hyperparameters)
     from medlib.radiomics.habitats import habitat_labels
     from medlib.radiomics.ibsi import IBSI_KNOWN_DEVIATIONS, IBSI_PHANTOM_MAP, ibsi_phantom_settings
 

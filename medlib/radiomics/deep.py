@@ -251,6 +251,19 @@ def ich_deep_features(volume: np.ndarray, mask: np.ndarray, spacing: Sequence[fl
     Raises:
         ValueError: naming the case, for bad inputs; or a 3D model.
     """
+    chosen = select_slices(volume, mask, spacing, offsets_mm, window=window, size=size, margin=margin,
+                           case_id=case_id)
+    return slice_features(model, np.stack(chosen.slices), aggregate=aggregate, layer=layer, batch_size=batch_size)
+
+
+def slice_features(model: "nn.Module", slices: np.ndarray, *, aggregate: Literal["mean", "concat"] = "mean",
+                   layer: str | None = None, batch_size: int = 32) -> np.ndarray:
+    """One case's deep features from its (S, H, W) slices: :func:`extract_features` per slice (a grey slice
+    repeated to the model's input channels), averaged (``"mean"``) or concatenated (``"concat"``).
+
+    Raises:
+        ValueError: an unknown ``aggregate`` or a model that is not 2D.
+    """
     import torch
 
     if aggregate not in ("mean", "concat"):
@@ -258,8 +271,6 @@ def ich_deep_features(volume: np.ndarray, mask: np.ndarray, spacing: Sequence[fl
     channels, dims = _input_channels(model)
     if dims != 2:
         raise ValueError(f"ich_deep_features needs a 2D CNN; the model's first convolution is {dims}D")
-    chosen = select_slices(volume, mask, spacing, offsets_mm, window=window, size=size, margin=margin,
-                           case_id=case_id)
-    x = torch.from_numpy(np.stack(chosen.slices))[:, None].repeat(1, channels, 1, 1)
+    x = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32))[:, None].repeat(1, channels, 1, 1)
     feats = extract_features(model, x, layer, batch_size=batch_size)
     return (feats.mean(axis=0) if aggregate == "mean" else feats.reshape(-1)).astype(np.float32)

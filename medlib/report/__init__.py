@@ -43,7 +43,7 @@ from medlib.report.tables import (
     split_summary,
 )
 
-_FIGURES = ("model_colors", "plot_calibration", "plot_cam_cases", "plot_cam_gallery", "plot_cam_volume_gallery",
+_FIGURES = ("model_colors", "plot_calibration", "plot_cam_gallery", "plot_cam_volume_gallery",
             "plot_confusion_matrices", "plot_decision_curve", "plot_example_images", "plot_habitat_map",
             "plot_learning_curves", "plot_roc")
 

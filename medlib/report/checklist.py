@@ -21,7 +21,7 @@ import pandas as pd
 from medlib.report.checklist_answers import ANSWERS
 from medlib.report.format import AUTHOR, redact
 
-__all__ = ["AUTHOR", "CLAIM_2024", "ChecklistItem", "claim_checklist"]
+__all__ = ["AUTHOR", "CLAIM_2024", "ChecklistItem", "claim_checklist", "fill_checklist"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ChecklistItem:
     """One checklist item: its number, section, a short paraphrase, where the report answers it, and the
     key of the filler that answers it from the run (None: the author must answer it)."""
 
-    number: int
+    number: int | str
     section: str
     topic: str
     where: tuple[str, ...] = ()
@@ -71,10 +71,11 @@ CLAIM_2024: tuple[ChecklistItem, ...] = (
     ChecklistItem(24, f"{_M}: model", "Initialisation of model parameters (random, transfer learning)", (),
                   "initialisation"),
     ChecklistItem(25, f"{_M}: training", "Training details: augmentation, hyperparameters, models trained",
-                  ("@fig-learning",), "training"),
+                  ("@fig-learning", "@tbl-features", "@fig-habitats"), "training"),
     ChecklistItem(26, f"{_M}: training", "How the final model was selected", ("@fig-learning",), "selection"),
     ChecklistItem(27, f"{_M}: training", "Ensembling, if any", (), "ensembling"),
-    ChecklistItem(28, f"{_M}: evaluation", "Performance metrics", ("@tbl-performance",), "metrics"),
+    ChecklistItem(28, f"{_M}: evaluation", "Performance metrics", ("@tbl-performance", "@tbl-calibration", "@fig-dca"),
+                  "metrics"),
     ChecklistItem(29, f"{_M}: evaluation", "Statistical significance and uncertainty (e.g. CIs)",
                   ("@tbl-performance", "@tbl-delong"), "statistics"),
     ChecklistItem(30, f"{_M}: evaluation", "Robustness or sensitivity analyses"),
@@ -88,7 +89,8 @@ CLAIM_2024: tuple[ChecklistItem, ...] = (
     ChecklistItem(36, f"{_R}: data", "Demographic and clinical characteristics per partition",
                   ("@tbl-table1-set", "@tbl-table1-outcome"), "characteristics", needs_where=True),
     ChecklistItem(37, f"{_R}: model performance", "Performance metrics with statistical uncertainty",
-                  ("@tbl-performance", "@fig-roc", "@tbl-delong", "@tbl-calibration", "@fig-dca"), "performance"),
+                  ("@tbl-performance", "@fig-roc", "@tbl-delong", "@tbl-calibration", "@fig-calibration", "@fig-dca"),
+                  "performance"),
     ChecklistItem(38, f"{_R}: model performance", "Diagnostic performance estimates and their precision",
                   ("@tbl-performance", "@fig-confusion"), "diagnostic"),
     ChecklistItem(39, f"{_R}: model performance", "Failure analysis of incorrect results",
@@ -116,12 +118,12 @@ def _sections(run: Mapping[str, Any]) -> frozenset[str]:
     return frozenset("@" + x.lstrip("@") for x in labels)
 
 
-def _not_applicable(run: Mapping[str, Any]) -> Mapping[str, str]:
+def _not_applicable(run: Mapping[str, Any], answers: Mapping[str, Any] = ANSWERS) -> Mapping[str, str]:
     reasons = run.get("not_applicable") or {}
-    unknown = sorted(set(reasons) - set(ANSWERS))
+    unknown = sorted(set(reasons) - set(ANSWERS) - set(answers))
     if unknown:
         raise KeyError(f"run['not_applicable'] names unknown checklist answer(s) {unknown}. Available: "
-                       f"{sorted(ANSWERS)}")
+                       f"{sorted(set(ANSWERS) | set(answers))}")
     return reasons
 
 
@@ -151,16 +153,27 @@ def claim_checklist(run: Mapping[str, Any]) -> pd.DataFrame:
         KeyError: ``run`` has no ``sections``, or ``not_applicable`` names an unknown answer.
         ValueError: a partition without a ``set``.
     """
+    return fill_checklist(CLAIM_2024, run, ANSWERS)
+
+
+def fill_checklist(items: tuple[ChecklistItem, ...], run: Mapping[str, Any],
+                   answers: Mapping[str, Any]) -> pd.DataFrame:
+    """Fill any checklist (CLAIM, TRIPOD+AI) from the run summary: each item's answer from ``answers[item.fill]``,
+    pointing only at the run's sections; "not applicable: <reason>" where the run says so; else the author's.
+
+    Raises:
+        TypeError, KeyError, ValueError: as :func:`claim_checklist`.
+    """
     if not isinstance(run, Mapping):
         raise TypeError(f"run must be a mapping of run metadata; got {type(run).__name__}")
-    present, not_applicable = _sections(run), _not_applicable(run)
+    present, not_applicable = _sections(run), _not_applicable(run, answers)
     rows = []
-    for it in CLAIM_2024:
+    for it in items:
         where = [w for w in it.where if w in present]
         if it.fill in not_applicable:
             value = f"not applicable: {not_applicable[it.fill]}"
         else:
-            value = ANSWERS[it.fill](run, present) if it.fill else None
+            value = answers[it.fill](run, present) if it.fill else None
             value = None if it.needs_where and not where else value
         rows.append({"item": it.number, "section": it.section, "topic": it.topic,
                      "where": ", ".join(where) if where else ("" if value else "manuscript"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from medlib.report.format import AUTHOR, N_BOOT, NOT_RECORDED, fmt_number, join_words, plural, set_label
+from medlib.report.format import AUTHOR, METRICS, NOT_RECORDED, fmt_number, join_words, plural, set_label
 from medlib.schema import SETS as SET_ORDER
 
 __all__ = ["ANSWERS", "Answer"]
@@ -174,10 +174,26 @@ def _sample_size(run: Run, sections: Labels) -> str | None:
     return None if test is None else f"{_partition_text(test)}; sample size justification: {AUTHOR}"
 
 
+def _tuned_text(m: Mapping[str, Any]) -> list[str]:
+    """A feature model: features kept of the candidates, and its tuned hyperparameters (never "parameters")."""
+    parts = [f"{plural(m['selected_features'], 'feature')} kept by LASSO of {m.get('candidate_features', NOT_RECORDED)} "
+             f"candidates"]
+    t = m.get("tuning") or {}
+    if t:
+        parts.append(f"LASSO alpha {fmt_number(t.get('lasso_alpha'))}, SVM C {_text(t.get('svm_C'))}"
+                     + (f", gamma {_text(t['gamma'])}" if t.get("gamma") is not None else ""))
+    if m.get("backbone"):
+        parts.append(f"deep features from {m['backbone'].get('model')} ({m['backbone'].get('kind')} weights)")
+    return parts
+
+
 def _model_text(m: Mapping[str, Any], i: int) -> str:
     parts = [f"registry name {m['name']}"] if m.get("name") else []
     n = m.get("parameters")
-    parts.append(plural(n, "parameter", thousands=True) if n is not None else f"parameters {NOT_RECORDED}")
+    if "selected_features" in m:
+        parts += _tuned_text(m)
+    else:
+        parts.append(plural(n, "parameter", thousands=True) if n is not None else f"parameters {NOT_RECORDED}")
     if m.get("inputs"):
         parts.append(f"inputs: {_text(m['inputs'])}")
     return f"{_model_label(m, i)} ({'; '.join(parts)}); output: probability of the positive class"
@@ -207,6 +223,11 @@ def _initialisation(run: Run, sections: Labels) -> str | None:
     models = run.get("models") or []
     if not models:
         return None
+    if run.get("deep_weights"):
+        w = run["deep_weights"]
+        return (f"Deep-feature backbone {w.get('model')}: {w.get('source')}; SHA-256 {w.get('sha256')}"
+                + ("; an ablation" if w.get("ablation") else "")
+                + ". LASSO and SVM are fitted to the features: no initialised weights")
     inits = "; ".join(f"{_model_label(m, i)}: {_init_text(m)}" for i, m in enumerate(models))
     seed = (run.get("training") or {}).get("seed")
     return inits + (f" (seed {seed})" if seed is not None else "")
@@ -220,6 +241,9 @@ _TRAINING = {
     "loss": ("loss", lambda v: f"loss {v}"),
     "augment": ("augmentation", lambda v: f"augmentation {'on' if v else 'off'}"),
     "seed": ("seed", lambda v: f"seed {v}"),
+    "class_weights": ("class weights", lambda v: "inverse-frequency class weights" if v else "no class weights"),
+    "habitats": ("habitat subregions", lambda v: f"{plural(v, 'habitat subregion')} per ROI" if v else
+                 "no habitat subregions"),
 }
 
 
@@ -233,6 +257,8 @@ def _training(run: Run, sections: Labels) -> str | None:
 
 
 def _selection(run: Run, sections: Labels) -> str | None:
+    if run.get("model_selection"):
+        return _capital(str(run["model_selection"]))
     t = run.get("training") or {}
     if not t:
         return None
@@ -251,9 +277,21 @@ def _metrics(run: Run, sections: Labels) -> str | None:
     return "; ".join(text for label, text in parts if label in sections) or None
 
 
+def _intervals(run: Run) -> str:
+    """The interval methods the run recorded (``run["intervals"]``: metric -> method or methods); without them,
+    a pointer to the performance table's note rather than a claim."""
+    recorded = run.get("intervals") or {}
+    if not recorded:
+        return "95% CIs by the methods named under the performance table"
+    by_method: dict[str, list[str]] = {}
+    for metric, methods in recorded.items():
+        for method in ([methods] if isinstance(methods, str) else list(methods)):
+            by_method.setdefault(str(method), []).append(METRICS.get(metric, str(metric)))
+    return "95% CIs: " + "; ".join(f"{join_words(ms)} by {m}" for m, ms in by_method.items())
+
+
 def _statistics(run: Run, sections: Labels) -> str | None:
-    parts = [("@tbl-performance", f"95% CIs: AUC by DeLong; proportions by Wilson; F1 by stratified bootstrap "
-                                  f"({N_BOOT} replicates)"),
+    parts = [("@tbl-performance", _intervals(run)),
              ("@tbl-delong", "paired DeLong tests between models with Holm-adjusted p-values")]
     return "; ".join(text for label, text in parts if label in sections) or None
 
@@ -262,6 +300,7 @@ def _internal(run: Run, sections: Labels) -> str | None:
     method, test = run.get("threshold_method"), _find_partition(run, "test")
     parts = [f"threshold chosen on the validation set ({method}) and frozen"] if method else []
     parts += [f"held-out internal test set: {_partition_text(test)}"] if test is not None else []
+    parts += [str(run["training_scores"])] if run.get("training_scores") else []
     return "; ".join(parts) or None
 
 

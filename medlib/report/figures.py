@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from medlib import stats
+from medlib.report.format import set_title
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 GROUP_COLORS = {"TP": "#009E73", "TN": "#0072B2", "FP": "#E69F00", "FN": "#D55E00"}
@@ -43,69 +44,145 @@ def _models(predictions: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(predictions["model"]))
 
 
+def _groups(rows: pd.DataFrame) -> np.ndarray | None:
+    """Patient ids when a patient has several rows (clustered intervals), else None."""
+    if "patient_id" not in rows.columns:
+        return None
+    ids = rows["patient_id"].astype(str).to_numpy()
+    return ids if len(np.unique(ids)) < len(ids) else None
+
+
+def _skip_note(ax, notes: list[str]) -> None:
+    """Write why some models have no curve (too few cases, one class) on the axes: never a crash, never NaN."""
+    if notes:
+        ax.text(0.5, 0.5, "\n".join(notes), transform=ax.transAxes, ha="center", va="center", fontsize=7,
+                wrap=True, bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "grey"})
+
+
+def _title(kind: str, set_name: str, part: pd.DataFrame) -> str:
+    n = part["case_id"].nunique()
+    patients = part["patient_id"].nunique() if "patient_id" in part.columns else n
+    who = f"n = {n}" + (f", {patients} patients" if patients < n else "")
+    return f"{kind}, {set_title(set_name)} ({who})"
+
+
 def plot_roc(predictions: pd.DataFrame, *, set_name: str) -> plt.Figure:
-    """ROC curves of all models on one set, AUC with its DeLong 95% CI in the legend."""
+    """ROC curves of all models on one set; AUC with its DeLong 95% CI on the logit scale in the legend
+    (Obuchowski's clustered variance when a patient has several cases). A model whose cases are too few or of one
+    class gets a sentence on the figure instead of a curve."""
     part = _subset(predictions, set_name)
     colors = model_colors(_models(predictions))
+    clustered = any(_groups(part[part["model"] == m]) is not None for m in _models(part))
     with _style():
         fig, ax = plt.subplots(figsize=(4.6, 4.2))
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="Chance")
+        notes = []
         for model in _models(part):
             rows = part[part["model"] == model]
-            fpr, tpr, _ = stats.roc_curve(rows["y_true"].to_numpy(), rows["score"].to_numpy())
-            est = stats.auc_ci(rows["y_true"].to_numpy(), rows["score"].to_numpy())
+            y, s = rows["y_true"].to_numpy(), rows["score"].to_numpy()
+            problem = stats.not_estimable(y, f"{model}: ROC")
+            if problem:
+                notes.append(problem)
+                continue
+            fpr, tpr, _ = stats.roc_curve(y, s)
+            est = stats.auc_ci(y, s, groups=_groups(rows))
             ax.plot(fpr, tpr, lw=1.8, color=colors[model],  # straight segments: tied scores give a diagonal
                     label=f"{model}: AUC {est.value:.3f} ({est.lo:.3f}–{est.hi:.3f})")
+        _skip_note(ax, notes)
         ax.set(xlabel="1 − specificity (false positive rate)", ylabel="Sensitivity (true positive rate)",
                xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal")
-        ax.set_title(f"ROC, {set_name} set (n = {part['case_id'].nunique()})")
-        ax.legend(loc="lower right", title="AUC (95% CI, DeLong)", frameon=True, framealpha=0.9, edgecolor="none")
+        ax.set_title(_title("ROC", set_name, part))
+        method = "Obuchowski clustered DeLong" if clustered else "DeLong"
+        ax.legend(loc="lower right", title=f"AUC (95% CI: {method},\nlogit scale)", frameon=True, framealpha=0.9,
+                  edgecolor="none", fontsize=7, title_fontsize=7)
     return fig
 
 
-def plot_calibration(predictions: pd.DataFrame, *, set_name: str, n_bins: int = 10) -> plt.Figure:
-    """Reliability curves (quantile bins) with Brier score, intercept and slope; predicted-risk histograms below."""
+def _risks(rows: pd.DataFrame, recalibration: Mapping | None, model: str) -> np.ndarray:
+    p = rows["score"].to_numpy(dtype=float)
+    if recalibration is None or model not in recalibration:
+        return p
+    return recalibration[model].apply(p)
+
+
+def _risk_words(recalibration: Mapping | None) -> str:
+    if recalibration is None:
+        return "original predicted risks"
+    if all(not r.fitted for r in recalibration.values()):
+        return "original predicted risks (no recalibration could be fitted)"
+    return "risks recalibrated on the validation set (frozen)"
+
+
+def plot_calibration(predictions: pd.DataFrame, *, set_name: str, n_bins: int = 10,
+                     recalibration: Mapping | None = None, n_boot: int = 200) -> plt.Figure:
+    """Calibration curves: LOWESS-smoothed observed risk with a bootstrap 95% band (patients resampled when a patient
+    has several cases), binned observed fractions (quantile bins) with Wilson 95% CIs, and the histogram of
+    predicted risks below. With ``recalibration`` (model -> ``medlib.stats.Recalibrator``, fitted on validation) the
+    recalibrated risks are shown, and the title says so."""
     part = _subset(predictions, set_name)
     models = _models(part)
     colors = model_colors(_models(predictions))
     with _style():
-        fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.8, 6.0), height_ratios=(3, 1), sharex=True)
+        fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.8, 6.2), height_ratios=(3, 1), sharex=True)
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey", label="Perfect calibration")
+        notes = []
         for model in models:
             rows = part[part["model"] == model]
-            y, p = rows["y_true"].to_numpy(), rows["score"].to_numpy()
+            y, p = rows["y_true"].to_numpy(), _risks(rows, recalibration, model)
+            problem = stats.not_estimable(y, f"{model}: calibration")
+            if problem:
+                notes.append(problem)
+                continue
+            band = stats.loess_band(y, p, groups=_groups(rows), n_boot=n_boot)
+            ax.fill_between(band["predicted"], band["lo"], band["hi"], color=colors[model], alpha=0.18, lw=0)
             cal = stats.calibration(y, p, n_bins=n_bins)
-            ax.plot(cal.curve["mean_predicted"], cal.curve["observed"], marker="o", ms=4, lw=1.5, color=colors[model],
-                    label=f"{model}: Brier {cal.brier:.3f}, intercept {cal.intercept:.2f}, slope {cal.slope:.2f}")
+            ax.plot(band["predicted"], band["observed"], lw=1.6, color=colors[model],
+                    label=f"{model}: LOWESS; intercept {cal.intercept:.2f}, slope {cal.slope:.2f}")
+            c = cal.curve
+            ax.errorbar(c["mean_predicted"], c["observed"], yerr=[c["observed"] - c["observed_lo"],
+                        c["observed_hi"] - c["observed"]], fmt="o", ms=3.5, lw=0.8, capsize=2, color=colors[model])
             hist.hist(p, bins=20, range=(0, 1), histtype="step", lw=1.3, color=colors[model])
+        _skip_note(ax, notes)
         ax.set(ylabel="Observed fraction positive", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
-        ax.set_title(f"Calibration, {set_name} set ({n_bins} quantile bins)")
+        ax.set_title(f"{_title('Calibration', set_name, part)}\n{_risk_words(recalibration)}", fontsize=9)
         hist.set(xlabel="Predicted probability", ylabel="Cases")
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False, fontsize=7)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False, fontsize=7,
+                   title=f"LOWESS with bootstrap 95% band; points: {n_bins} quantile bins, Wilson 95% CI",
+                   title_fontsize=7)
     return fig
 
 
-def plot_decision_curve(predictions: pd.DataFrame, *, set_name: str,
-                        thresholds: Sequence[float] | None = None) -> plt.Figure:
-    """Net benefit of each model against treat-all and treat-none (as dcurves defines it)."""
+def plot_decision_curve(predictions: pd.DataFrame, *, set_name: str, thresholds: Sequence[float] | None = None,
+                        recalibration: Mapping | None = None, n_boot: int = 200) -> plt.Figure:
+    """Net benefit of each model (dcurves' definition) with a bootstrap 95% band, against treat-all (from every case
+    of the set) and treat-none. With ``recalibration`` the curves use the recalibrated risks, and the title says so."""
     part = _subset(predictions, set_name)
     thresholds = np.round(np.arange(0.01, 0.91, 0.01), 2) if thresholds is None else np.asarray(thresholds)
     colors = model_colors(_models(predictions))
     with _style():
         fig, ax = plt.subplots(figsize=(6.4, 3.8))
-        treat_all = None
+        notes = []
         for model in _models(part):
             rows = part[part["model"] == model]
-            nb = stats.net_benefit(rows["y_true"].to_numpy(), rows["score"].to_numpy(), thresholds)
-            treat_all = nb
+            y = rows["y_true"].to_numpy()
+            problem = stats.not_estimable(y, f"{model}: net benefit")
+            if problem:
+                notes.append(problem)
+                continue
+            nb = stats.net_benefit_band(y, _risks(rows, recalibration, model), thresholds, groups=_groups(rows),
+                                        n_boot=n_boot)
+            ax.fill_between(nb["threshold"], nb["lo"], nb["hi"], color=colors[model], alpha=0.15, lw=0)
             ax.plot(nb["threshold"], nb["net_benefit_model"], lw=1.8, color=colors[model], label=model)
-        ax.plot(treat_all["threshold"], treat_all["net_benefit_all"], lw=1, color="grey", label="Treat all")
+        ax.plot(thresholds, stats.treat_all_net_benefit(part, thresholds), lw=1, color="grey",
+                label="Treat all (all cases of the set)")
         ax.axhline(0, lw=1, color="black", label="Treat none")
+        _skip_note(ax, notes)
         prevalence = part.groupby("case_id")["y_true"].first().mean()
         ax.set(xlabel="Threshold probability", ylabel="Net benefit", ylim=(-0.05, max(prevalence, 0.05) * 1.15),
                xlim=(0, thresholds.max()))
-        ax.set_title(f"Decision curves, {set_name} set")
-        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
+        ax.set_title(f"{_title('Decision curves', set_name, part)}\n{_risk_words(recalibration)}", fontsize=9)
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1),
+                  title="bands: bootstrap 95%", title_fontsize=7)
     return fig
 
 
@@ -306,22 +383,3 @@ def plot_habitat_map(slice_image: np.ndarray, habitat_slice: np.ndarray, *, titl
             fig.suptitle(title, fontsize=9)
     return fig
 
-
-def plot_cam_cases(gallery) -> plt.Figure:
-    """The Grad-CAM gallery of a set of cases: overlays for 2D inputs, a few slices per case for volumes.
-
-    Args:
-        gallery: anything with ``images`` (``[n, C, *spatial]``), ``cams`` (``[n, *spatial]`` in [0, 1]),
-            ``cases`` (``case_id, group, score, y_true``), ``views`` (one name per channel) and ``spatial_dims``
-            (2 or 3), e.g. ``medlib.pipelines.classifier.CamCases``.
-
-    Returns:
-        :func:`plot_cam_volume_gallery` for 3D inputs, else :func:`plot_cam_gallery`.
-
-    Raises:
-        ValueError: ``spatial_dims`` is neither 2 nor 3.
-    """
-    if gallery.spatial_dims not in (2, 3):
-        raise ValueError(f"gallery.spatial_dims must be 2 or 3; got {gallery.spatial_dims!r}")
-    draw = plot_cam_volume_gallery if gallery.spatial_dims == 3 else plot_cam_gallery
-    return draw(gallery.images, gallery.cams, gallery.cases, view_names=list(gallery.views))

@@ -14,10 +14,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from medlib.schema import set_label
-from medlib.stats import Estimate
+from medlib.stats import Estimate, not_estimable
 
 __all__ = ["AUTHOR", "METRICS", "METRIC_ALIASES", "NOT_RECORDED", "N_BOOT", "fmt_count_pct", "fmt_estimate",
-           "fmt_number", "fmt_p", "fmt_seconds", "is_nan", "join_words", "level_text", "plural", "redact", "set_label"]
+           "fmt_number", "fmt_p", "fmt_seconds", "is_nan", "join_words", "level_text", "not_estimable", "plural", "redact",
+           "set_label", "set_title", "TUNING_SETS"]
 
 #: metric key -> column title of the performance table (and the metric names of reference keys)
 METRICS = {"auc": "AUC", "accuracy": "Accuracy", "sensitivity": "Sensitivity", "specificity": "Specificity",
@@ -30,6 +31,24 @@ N_BOOT = 2000
 AUTHOR = "author to complete"
 #: what a report says where the run summary lacks a value
 NOT_RECORDED = "not recorded in this run"
+#: sets that chose something (the epoch by early stopping, the model, the threshold, the recalibration): every
+#: table and figure names them "tuning sets", and no headline number comes from them
+TUNING_SETS = ("val",)
+
+
+def set_title(name: Any, tuning: Sequence[str] = TUNING_SETS) -> str:
+    """A set's name as every table and figure shows it: a tuning set says so.
+
+    Example:
+        >>> set_title("val"), set_title("test"), set_title("train")
+        ('Validation (tuning set)', 'Test', 'Training (fitting set)')
+    """
+    label = set_label(name)
+    if str(name) in tuning:
+        return f"{label} (tuning set)"
+    if str(name) == "train":
+        return f"{label} (fitting set)"
+    return label
 
 
 def is_nan(x: Any) -> bool:

@@ -7,7 +7,12 @@ Markdown and reads only the config (and plain counts), never a model.
 
 from __future__ import annotations
 
-from typing import Sequence
+import dataclasses
+import math
+import re
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
 
 from medlib.config import ModelConfig, StudyConfig
 from medlib.report.format import join_words
@@ -16,6 +21,9 @@ from medlib.schema import SplitRecord
 _NUMBERS = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight"}
 _LOSSES = {"ce": "cross-entropy loss", "focal": "focal loss", "ce+focal": "cross-entropy plus focal loss"}
 _OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW"}
+_WEIGHTS = {"trained": "trained on the training set's ROI slices only, then frozen",
+            "imagenet": "torchvision's ImageNet weights, SHA-256 checked",
+            "random": "random initialisation, untrained: an ablation, not the published design's pretrained network"}
 
 
 def introduction(cfg: StudyConfig) -> str:
@@ -84,24 +92,46 @@ def models_paragraph(cfg: StudyConfig) -> str:
     """How the models were built and trained, from the config."""
     if cfg.design == "features":
         rc = cfg.radiomics
+        habitats = (f" Habitat subregions: the ROI's voxels are clustered per patient into {rc.habitats} subregions "
+                    f"(k-means on intensity and local texture, both standardised within the ROI) and numbered by "
+                    f"ascending mean intensity, so habitat 1 is the lowest-density subregion in every patient; "
+                    f"radiomics are computed per subregion." if rc.habitats else "")
         return (f"Radiomics features ({join_words(rc.feature_classes)}) are extracted with pyradiomics at a fixed "
                 f"bin width of {rc.bin_width:g}"
-                f"{f' after isotropic resampling to {rc.resample_mm:g} mm' if rc.resample_mm else ''}. Deep features "
-                f"are pooled activations of a {rc.deep_model} (random initialisation) on the slices of the largest ROI "
-                f"cross-section and at {join_words([f'{o:g}' for o in rc.deep_offsets_mm])} mm from it. For each "
-                f"feature set, LASSO (L1 logistic regression, cross-validated) selects features on the training set "
-                f"only and an SVM classifies; nothing is fitted on validation or test data.")
+                f"{f' after isotropic resampling to {rc.resample_mm:g} mm' if rc.resample_mm else ''}.{habitats} "
+                f"Deep features are pooled activations of a {rc.deep_model} ({_WEIGHTS[rc.deep_weights]}) on the "
+                f"slices of the largest ROI cross-section and at {join_words([f'{o:g}' for o in rc.deep_offsets_mm])} "
+                f"mm from it. For each feature set, LASSO (L1 logistic regression) selects features and an SVM (RBF "
+                f"kernel, Platt-scaled probabilities) classifies; the LASSO alpha and the SVM's C and gamma are "
+                f"tuned together by cross-validated AUC in folds grouped by patient, on the training set only. "
+                f"The training-set AUC is out-of-fold (patient-grouped folds), never resubstitution. Nothing is "
+                f"fitted on validation or test data.")
     t = cfg.train
     models = "; ".join(_model_text(cfg, m) for m in cfg.models)
     return (f"{models}. Training: {_OPTIMIZERS[t.optimizer]} (learning rate {t.lr:g}"
             f"{f', weight decay {t.weight_decay:g}' if t.weight_decay else ''}), {_LOSSES[t.loss]}"
             f"{', inverse-frequency class weights' if t.class_weights else ''}, batch size {t.batch_size}, up to "
-            f"{t.epochs} epochs{f' with a {t.scheduler} learning-rate schedule' if t.scheduler != 'none' else ''}"
-            f"{', random flips and small shifts of the training images' if t.augment else ''}; the weights of the "
+            f"{t.epochs} epochs{_schedule(t)}{_augmentation(t)}; the weights of the "
             f"epoch with the best validation AUC are kept"
             f"{f' (early stopping after {t.patience} epochs without improvement)' if t.patience else ''}. "
             f"Images are resized to {' × '.join(map(str, cfg.image.size))}"
             f"{', cropped to the mask' if cfg.image.crop_to_mask else ''} and normalised ({cfg.image.normalize}).")
+
+
+def _schedule(t: Any) -> str:
+    """The learning-rate schedule in words, from ``train.scheduler`` (and ``warmup_epochs``)."""
+    if t.scheduler == "warmup_cosine":
+        warmup = getattr(t, "warmup_epochs", 0)
+        return f" with a linear warm-up over {warmup:g} epoch{'' if warmup == 1 else 's'} then cosine decay"
+    return " with a cosine learning-rate decay" if t.scheduler == "cosine" else ""
+
+
+def _augmentation(t: Any) -> str:
+    """What augmentation the training set got, from ``train.augment`` and ``train.flip``."""
+    if not t.augment:
+        return ", no augmentation"
+    flips = "left-right flips, " if getattr(t, "flip", True) else ""
+    return f", augmentation of the training images ({flips}small affine and intensity changes)"
 
 
 def _model_text(cfg: StudyConfig, m: ModelConfig) -> str:
@@ -137,3 +167,141 @@ def _name(path: str | None) -> str:
     from pathlib import Path
 
     return Path(path).name if path else ""
+
+
+# ------------------------------------------------------------------ what the run did (from its record)
+
+
+def _weights_of(record: Any) -> dict[str, Any] | None:
+    """The backbone's weights record as plain data, from a ``BackboneWeights``, its ``as_dict()``, or a run's
+    results (``FeatureResults``: ``results.features.deep_weights``; a CNN run's results have none)."""
+    features = getattr(record, "features", None)
+    if features is not None or hasattr(record, "predictions"):
+        record = getattr(features, "deep_weights", None)
+    if record is None:
+        return None
+    return record.as_dict() if hasattr(record, "as_dict") else dict(record)
+
+
+def deep_weights_paragraph(weights: Any) -> str:
+    """Which weights the deep-feature backbone used, where they came from and their SHA-256 (from the run's
+    ``BackboneWeights`` record, its ``as_dict()`` or the run's results); an ablation is said to be one; empty
+    for a run without deep features."""
+    w = _weights_of(weights)
+    if w is None:
+        return ""
+    text = f"**Deep-feature weights.** {w['source']}. SHA-256 `{w['sha256']}`"  # source starts with a model name
+    text += " (of the weight file)." if w["kind"] == "imagenet" else " (of the weights' tensors)."
+    if w.get("ablation"):
+        text += (" **Ablation:** these deep features come from an untrained network and do not reproduce the "
+                 "published design's pretrained features.")
+    return text
+
+
+def tuning_paragraph(tuning: Any) -> str:
+    """The hyperparameters each feature model was tuned to (``FeatureResults.tuning``, or the results
+    themselves), in one sentence each; empty for a CNN run."""
+    tuning = getattr(tuning, "tuning", tuning) if not isinstance(tuning, Mapping) else tuning
+    if not tuning or not isinstance(tuning, Mapping):
+        return ""
+    parts = [f"{name}: {t['selected']} of {t['candidates']} features kept (LASSO alpha {t['lasso_alpha']:.3g}), SVM "
+             f"C {t['svm_C']:g}" + (f", gamma {t['gamma']:g}" if t.get("gamma") is not None else "")
+             + f", inner cross-validated AUC {t['inner_cv_auc']:.3f}" for name, t in tuning.items()]
+    folds = max(int(t.get("folds", 0)) for t in tuning.values())
+    return (f"**Tuning** ({folds} inner folds grouped by patient, training set only). " + "; ".join(parts) + ".")
+
+
+def statistics_paragraph(values: pd.DataFrame) -> str:
+    """How each interval of the performance table was computed, in the words the statistics functions recorded
+    (the ``method`` column of ``medlib.report.tables.performance_values``, kept in ``metrics.json``): a
+    clustered interval is described as clustered only when the run computed one.
+
+    Raises:
+        ValueError: ``values`` lacks the ``metric`` or ``method`` column.
+    """
+    from medlib.report.format import METRICS
+
+    missing = [c for c in ("metric", "method") if c not in getattr(values, "columns", ())]
+    if missing:
+        raise ValueError(f"values must be the table of performance_values (columns metric, method); missing {missing}")
+    by_method: dict[str, list[str]] = {}
+    for metric, methods in values.groupby("metric", sort=False)["method"]:
+        for method in dict.fromkeys(str(m) for m in methods if isinstance(m, str) and m and m != "undefined threshold"):
+            by_method.setdefault(method, []).append(METRICS.get(metric, metric))
+    if not by_method:
+        return "No interval was computed in this run."
+    return "95% confidence intervals: " + "; ".join(f"{join_words(ms)} by {m}" for m, ms in by_method.items()) + "."
+
+
+def deviations(cfg: StudyConfig, weights: Any = None) -> str:
+    """Where this run's settings differ from the published design's (``study.published`` in the params), as a
+    Markdown list; random deep-feature weights are always listed, as an ablation. ``weights``: the run's
+    results or its backbone record (None: the config's ``radiomics.deep_weights``).
+
+    Each ``study.published`` entry is a dotted config key (``models[<label>]`` or ``models[*]`` for the models)
+    with the published value, or ``{value: ..., why: "..."}`` to give the reason for a deviation.
+
+    Raises:
+        ConfigError: a key that names no setting of the config (naming the key and what was expected).
+    """
+    items = []
+    for key, spec in cfg.study.published.items():
+        published, why = (spec.get("value"), spec.get("why")) if isinstance(spec, Mapping) else (spec, None)
+        for where, ours in _settings(cfg, key).items():
+            if not _same(ours, published):
+                items.append(f"- `{where}`: published design {_show(published)}; this run {_show(ours)}"
+                             + (f" ({why.strip()})" if why else "") + ".")
+    kind = (_weights_of(weights) or {}).get("kind", cfg.radiomics.deep_weights)
+    if cfg.design == "features" and kind == "random" and not any("deep_weights" in i for i in items):
+        items.append("- `radiomics.deep_weights`: random, untrained backbone: an ablation of the deep features.")
+    if items:
+        return "This run differs from the published design it follows in:\n\n" + "\n".join(items)
+    if cfg.study.published:
+        return "This run follows every published setting the params record (`study.published`)."
+    return "The params record no published design settings (`study.published`), so no deviation can be listed."
+
+
+_MODEL_KEY = re.compile(r"models\[(?P<label>[^\]]+)\]\.(?P<attr>\w+)")
+
+
+def _settings(cfg: StudyConfig, key: str) -> dict[str, Any]:
+    """The config value(s) a ``study.published`` key names: ``{shown key: value}``."""
+    from medlib.config import ConfigError
+
+    match = _MODEL_KEY.fullmatch(key)
+    if match:
+        label, attr = match["label"], match["attr"]
+        models = [m for m in cfg.models if label in ("*", m.display_name)]
+        if not models or not hasattr(models[0], attr):
+            raise ConfigError(f"study.published: {key!r} names no setting: expected models[<label> or *].<key> with "
+                              f"a label among {[m.display_name for m in cfg.models]} and a key of models[]")
+        return {f"models[{m.display_name}].{attr}": getattr(m, attr) for m in models}
+    node: Any = cfg
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(node) or part not in {f.name for f in dataclasses.fields(node)}:
+            raise ConfigError(f"study.published: {key!r} names no setting: expected a dotted config key such as "
+                              f"'split.ratios' or 'radiomics.deep_weights'")
+        node = getattr(node, part)
+    return {key: node}
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _same(ours: Any, published: Any) -> bool:
+    a, b = _plain(ours), _plain(published)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def _show(value: Any) -> str:
+    value = _plain(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "none"}[value]
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -20,19 +20,26 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from medlib.report.calibration_tables import calibration_table, recalibration_note, recalibration_table
 from medlib.report.checklist import AUTHOR, CLAIM_2024, ChecklistItem, claim_checklist
-from medlib.report.format import (METRIC_ALIASES, METRICS, N_BOOT, fmt_count_pct, fmt_estimate, fmt_number, fmt_p,
-                                  fmt_seconds, is_nan, level_text, redact, set_label)
+from medlib.report.format import (METRIC_ALIASES, METRICS, N_BOOT, TUNING_SETS, fmt_count_pct, fmt_estimate,
+                                  fmt_number, fmt_p, fmt_seconds, is_nan, level_text, not_estimable, redact, set_label,
+                                  set_title)
 from medlib.report.reference import ReferenceKey, parse_reference_key, reference_comparison
 from medlib.schema import EVALUATION_SETS, FrozenThreshold, check_predictions, ordered_sets
-from medlib.stats import Estimate, Threshold, auc_ci, binary_metrics, calibration, compare_models
+from medlib.stats import (Estimate, Threshold, auc_ci, compare_models, operating_metrics,
+                          threshold_uncertainty, threshold_warning)
 
+#: bootstrap replicates of the threshold metrics' intervals (threshold re-chosen on each validation replicate)
+N_BOOT_OPERATING = 1000
 #: a model's frozen threshold (``medlib.pipelines.record.freeze_thresholds``; ``medlib.stats.Threshold`` too)
 AnyThreshold = Threshold | FrozenThreshold
 
 __all__ = [
     "AUTHOR", "CLAIM_2024", "METRICS", "METRIC_ALIASES", "N_BOOT", "ChecklistItem", "ReferenceKey",
-    "calibration_table", "claim_checklist", "cohort_flow", "delong_table", "fmt_count_pct", "fmt_estimate",
+    "calibration_table", "claim_checklist", "cohort_flow", "delong_table", "design_note", "recalibration_note",
+    "recalibration_table",
+    "threshold_table", "threshold_warnings", "fmt_count_pct", "fmt_estimate",
     "fmt_number", "fmt_p", "method_note", "parse_reference_key", "performance_table",
     "performance_values", "provenance_table", "reference_comparison", "set_label", "split_summary",
 ]
@@ -64,27 +71,34 @@ def _threshold_phrase(t: AnyThreshold, on_set: str, frozen_for: str) -> str:
     return f"{rule}, frozen for {frozen_for}"
 
 
+def _clustered(predictions: pd.DataFrame | None) -> bool:
+    """True when some patient has several rows of one model in one set."""
+    if predictions is None or predictions.empty:
+        return False
+    return bool(predictions.groupby(["model", "set", "patient_id"]).size().max() > 1)
+
+
 def method_note(thresholds: Mapping[str, AnyThreshold], *, on_set: str = "val", level: float = 0.95,
-                n_boot: int = N_BOOT, sets: Sequence[str] | None = None) -> str:
-    """One sentence naming every method behind the performance table.
+                n_boot: int = N_BOOT_OPERATING, sets: Sequence[str] | None = None,
+                predictions: pd.DataFrame | None = None) -> str:
+    """The sentences naming every method behind the performance table.
 
     Args:
         thresholds: model -> frozen threshold (``medlib.pipelines.record.freeze_thresholds``).
         on_set: the set the thresholds were chosen on.
         level: confidence level.
-        n_boot: bootstrap replicates of the F1 interval.
+        n_boot: bootstrap replicates of the threshold metrics' intervals.
         sets: the sets the table reports, named in the sentence; None says "the other sets".
+        predictions: the predictions table: says whether patients contribute several cases (clustered
+            intervals); without it the note states the rule for both cases.
 
     Returns:
-        The sentence, for the note under the performance table.
+        The note under the performance table.
 
     Example:
         >>> t = Threshold(0.41, "youden", None, "")
-        >>> method_note({"cnn": t}, sets=("val", "test", "external"))  # doctest: +NORMALIZE_WHITESPACE
-        'AUC with DeLong 95% CI; proportions (accuracy, sensitivity, specificity, precision, NPV) with Wilson
-        95% CI; F1 with stratified bootstrap percentile 95% CI, 2000 replicates; threshold: Youden index on the
-        validation set, frozen for the test and external sets. * Threshold chosen on these validation cases:
-        their threshold metrics are optimistic.'
+        >>> method_note({"cnn": t}, sets=("val", "test", "external"))[:72]
+        "AUC with DeLong 95% CI on the logit scale (Obuchowski's clustered varian"
     """
     ci = level_text(level)
     others = [str(x) for x in (sets or ()) if str(x) != on_set]
@@ -100,32 +114,74 @@ def method_note(thresholds: Mapping[str, AnyThreshold], *, on_set: str = "val", 
     if undefined:
         threshold_text += (f" (undefined for {', '.join(map(str, undefined))}: one class in the "
                            f"{set_label(on_set).lower()} set)")
-    same = (f" * Threshold chosen on these {set_label(on_set).lower()} cases: their threshold metrics are "
-            f"optimistic." if any(t.method != "fixed" for t in thresholds.values()) else "")
-    return (f"AUC with DeLong {ci}; proportions (accuracy, sensitivity, specificity, precision, NPV) with "
-            f"Wilson {ci}; F1 with stratified bootstrap percentile {ci}, {n_boot} replicates; "
-            f"threshold: {threshold_text}.{same}")
+    data_driven = any(t.method != "fixed" for t in thresholds.values())
+    if predictions is None:
+        auc = (f"AUC with DeLong {ci} on the logit scale (Obuchowski's clustered variance where a patient "
+               "contributes several cases to a set)")
+        unit = "patients where a patient contributes several cases, else cases"
+    elif _clustered(predictions):
+        auc = f"AUC with {ci} from Obuchowski's clustered DeLong variance (patients as clusters), logit scale"
+        unit = "patients (a patient contributes several cases)"
+    else:
+        auc = f"AUC with DeLong {ci} on the logit scale"
+        unit = "cases"
+    carried = ("; on every replicate the threshold is chosen again on a bootstrap replicate of the "
+               f"{set_label(on_set).lower()} set, so the intervals carry the threshold's uncertainty"
+               if data_driven else "")
+    tuning = (f" The {set_label(on_set).lower()} set chose the threshold (and the training epoch): it is a tuning "
+              "set, and its numbers are optimistic." if data_driven else "")
+    return (f"{auc}; accuracy, sensitivity, specificity, precision (PPV), NPV and F1 with stratified bootstrap "
+            f"percentile {ci}, {n_boot} replicates resampling {unit}{carried}; threshold: {threshold_text}."
+            f"{tuning}")
+
+
+def design_note(sets: Sequence[str]) -> str:
+    """Which sets give the headline numbers: untouched sets only; a design without an internal test set says so.
+
+    Example:
+        >>> design_note(("val", "external"))  # doctest: +NORMALIZE_WHITESPACE
+        'This design has no internal test set: the headline numbers come from the external test set, which no
+        step of model building saw. The validation set chose the training epoch, the model and the threshold
+        (a tuning set); its numbers are shown for completeness and are optimistic.'
+    """
+    present = [str(x) for x in sets]
+    untouched = [x for x in ("test", "external") if x in present]
+    tuning = ("The validation set chose the training epoch, the model and the threshold (a tuning set); its numbers "
+              "are shown for completeness and are optimistic." if "val" in present else "")
+    if not untouched:
+        return ("No set in this run was left untouched: every number comes from a set used for tuning and is "
+                "optimistic. " + tuning).strip()
+    names = " and the ".join(f"{set_label(x).lower()} set" for x in untouched)
+    lead = ("This design has no internal test set: the headline numbers come from the " if "test" not in present
+            else "The headline numbers come from the ")
+    return f"{lead}{names}, which no step of model building saw. {tuning}".strip()
 
 
 # ----------------------------------------------------------------------------------------- performance
 
 
 def performance_values(predictions: pd.DataFrame, thresholds: Mapping[str, AnyThreshold], *,
-                       sets: Sequence[str] = EVALUATION_SETS, level: float = 0.95) -> pd.DataFrame:
+                       sets: Sequence[str] = EVALUATION_SETS, level: float = 0.95,
+                       n_boot: int = N_BOOT_OPERATING, on_set: str = "val") -> pd.DataFrame:
     """The numbers behind :func:`performance_table`, one row per model × set × metric.
 
-    This numeric long table is what a run keeps (``metrics.json``) and what
-    :func:`~medlib.report.reference.reference_comparison` compares with published results.
+    AUC: DeLong interval on the logit scale, Obuchowski's clustered variance when a patient has several rows in
+    the set. Threshold metrics: stratified bootstrap percentile intervals resampling patients (or cases), the
+    threshold chosen again on each bootstrap replicate of ``on_set`` (:func:`medlib.stats.operating_metrics`).
+    A set with fewer than 5 cases or one class gets NaN values and the reason in ``method``
+    (:func:`medlib.stats.not_estimable`). This numeric long table is what a run keeps (``metrics.json``) and
+    what :func:`~medlib.report.reference.reference_comparison` compares with published results.
 
     Args:
         predictions: the long Predictions table.
         thresholds: model -> frozen threshold (``medlib.pipelines.record.freeze_thresholds``).
         sets: sets to report, in this order; sets absent from the data are skipped.
         level: confidence level.
+        n_boot: bootstrap replicates of the threshold metrics.
+        on_set: the set the thresholds were chosen on (a tuning set).
 
     Returns:
-        Columns ``model, set, n, positives, threshold, metric, value, lo, hi, method``. Sets a model has no
-        rows in are skipped. With a NaN threshold the threshold metrics are NaN.
+        Columns ``model, set, n, positives, patients, tuning, threshold, metric, value, lo, hi, method``.
 
     Raises:
         ValueError: missing columns.
@@ -136,72 +192,127 @@ def performance_values(predictions: pd.DataFrame, thresholds: Mapping[str, AnyTh
     for model in _models(predictions):
         if model not in thresholds:
             raise KeyError(f"no threshold for model {model!r}. Thresholds given for: {sorted(thresholds)}")
+        tuning = _rows(predictions, model, on_set)
         for set_name in sets:
             sub = _rows(predictions, model, set_name)
             if not sub.empty:
-                rows += _model_set_rows(model, set_name, sub, thresholds[model], level)
-    return pd.DataFrame(rows, columns=["model", "set", "n", "positives", "threshold", "metric", "value", "lo",
-                                       "hi", "method"])
+                rows += _model_set_rows(model, set_name, sub, tuning, thresholds[model], level, n_boot, on_set)
+    return pd.DataFrame(rows, columns=["model", "set", "n", "positives", "patients", "tuning", "threshold",
+                                       "metric", "value", "lo", "hi", "method"])
 
 
-def _model_set_rows(model: str, set_name: str, sub: pd.DataFrame, t: AnyThreshold, level: float) -> list[dict]:
+def _groups_or_none(rows: pd.DataFrame) -> np.ndarray | None:
+    ids = rows["patient_id"].astype(str).to_numpy()
+    return ids if len(np.unique(ids)) < len(ids) else None
+
+
+def _model_set_rows(model: str, set_name: str, sub: pd.DataFrame, tuning: pd.DataFrame, t: AnyThreshold,
+                    level: float, n_boot: int, on_set: str) -> list[dict]:
     y, s = _arrays(sub)
     base = {"model": model, "set": set_name, "n": len(sub), "positives": int(np.sum(y == 1)),
+            "patients": int(sub["patient_id"].nunique()), "tuning": set_name in TUNING_SETS or set_name == on_set,
             "threshold": t.value}
-    estimates = {"auc": auc_ci(y, s, level=level, method="delong")}
-    if not is_nan(t.value):
-        m = binary_metrics(y, s, float(t.value), level=level, n_boot=N_BOOT)
-        estimates.update(accuracy=m.accuracy, sensitivity=m.sensitivity, specificity=m.specificity,
-                         precision=m.ppv, npv=m.npv, f1=m.f1)
-    out = []
-    for key in METRICS:
-        est = estimates.get(key, Estimate(math.nan, math.nan, math.nan, "undefined threshold"))
-        out.append({**base, "metric": key, "value": est.value, "lo": est.lo, "hi": est.hi, "method": est.method})
+    problem = (not_estimable(y, "") or "").strip() or None  # "not estimable: no events (0 of 12 ...)"
+    nan = Estimate(math.nan, math.nan, math.nan, problem or "undefined threshold")
+    estimates: dict[str, Estimate] = {}
+    if problem is None:
+        estimates["auc"] = auc_ci(y, s, level=level, method="delong", groups=_groups_or_none(sub))
+        if not is_nan(t.value):
+            estimates.update(_operating(y, s, sub, tuning, t, level, n_boot, same=set_name == on_set))
+    return [{**base, "metric": key, **vars(estimates.get(key, nan))} for key in METRICS]
+
+
+def _operating(y: np.ndarray, s: np.ndarray, sub: pd.DataFrame, tuning: pd.DataFrame, t: AnyThreshold,
+               level: float, n_boot: int, same: bool) -> dict[str, Estimate]:
+    yv, sv = _arrays(tuning) if not tuning.empty else (None, None)
+    usable = yv is not None and not_estimable(yv) is None
+    out = operating_metrics(y, s, float(t.value), validation=(yv, sv) if usable and not same else None,
+                            method=t.method if (usable or same) else "fixed", target=t.target,
+                            groups=_groups_or_none(sub), validation_groups=_groups_or_none(tuning) if usable else None,
+                            same_set=same, n_boot=n_boot, level=level)
+    out["precision"] = out.pop("ppv")
     return out
 
 
 def performance_table(predictions: pd.DataFrame, thresholds: Mapping[str, AnyThreshold], *,
                       sets: Sequence[str] = EVALUATION_SETS, level: float = 0.95,
-                      threshold_set: str = "val", digits: int = 3) -> pd.DataFrame:
-    """Per model and set: n, AUC with DeLong CI and the threshold metrics with their CIs, as display strings.
+                      threshold_set: str = "val", digits: int = 3, n_boot: int = N_BOOT_OPERATING) -> pd.DataFrame:
+    """Per model and set: n, AUC and the threshold metrics with their CIs, as display strings.
 
     Columns: ``Model, Set, n (pos.), AUC (95% CI), Accuracy, Sensitivity, Specificity, Precision, NPV, F1,
-    Threshold``. Proportions carry Wilson intervals and F1 a bootstrap interval (:func:`method_note` says so
-    in words, and where the thresholds came from). The set the threshold was chosen on is marked with an
-    asterisk: its threshold metrics are optimistic. The table holds display strings only; the numbers are
-    :func:`performance_values` (same arguments, same values).
-
-    Args:
-        predictions: the long Predictions table.
-        thresholds: model -> frozen threshold (``medlib.pipelines.record.freeze_thresholds``).
-        sets: sets to report, in this order; sets absent from the data are skipped.
-        level: confidence level.
-        threshold_set: the set the thresholds were chosen on.
-        digits: decimals.
-
-    Returns:
-        One row per model and set, in the order of the models and of ``sets``.
+    Threshold``. The set the threshold was chosen on is named a tuning set ("Validation (tuning set)"): its
+    numbers are optimistic. A set too small or with one class shows why in place of the numbers. The methods
+    are in :func:`method_note`; the numbers are :func:`performance_values` (same arguments, same values).
 
     Raises:
         ValueError: missing columns.
         KeyError: a model without a threshold.
     """
-    values = performance_values(predictions, thresholds, sets=sets, level=level)
+    values = performance_values(predictions, thresholds, sets=sets, level=level, n_boot=n_boot, on_set=threshold_set)
     ci = level_text(level)
     rows = []
     for (model, set_name), grp in values.groupby(["model", "set"], sort=False):
         first = grp.iloc[0]
         t = thresholds[model]
-        same_data = set_name == threshold_set and t.method != "fixed" and not is_nan(t.value)
-        row = {"Model": model, "Set": set_label(set_name) + ("*" if same_data else ""),
-               "n (pos.)": f"{int(first['n'])} ({int(first['positives'])})"}
+        tuning = (str(set_name),) if set_name == threshold_set else TUNING_SETS
+        row = {"Model": model, "Set": set_title(set_name, tuning),
+               "n (pos.)": f"{int(first['n'])} ({int(first['positives'])})"
+                           + (f", {int(first['patients'])} patients" if first["patients"] < first["n"] else "")}
+        problem = first["method"] if str(first["method"]).startswith("not estimable") else None
         for rec in grp.itertuples():
             title = f"AUC ({ci})" if rec.metric == "auc" else METRICS[rec.metric]
-            row[title] = fmt_estimate((rec.value, rec.lo, rec.hi), digits)
+            if problem:
+                row[title] = problem if rec.metric == "auc" else "—"
+            else:
+                row[title] = fmt_estimate((rec.value, rec.lo, rec.hi), digits)
         row["Threshold"] = fmt_number(t.value, digits)
         rows.append(row)
     columns = ["Model", "Set", "n (pos.)", f"AUC ({ci})", *list(METRICS.values())[1:], "Threshold"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def threshold_table(predictions: pd.DataFrame, thresholds: Mapping[str, AnyThreshold], *, on_set: str = "val",
+                    level: float = 0.95, n_boot: int = N_BOOT_OPERATING, digits: int = 3) -> pd.DataFrame:
+    """How much each frozen threshold moves when its validation set is resampled (bootstrap).
+
+    Columns: ``Model, Rule, Frozen threshold, Bootstrap median, <level> range, Validation cases (events)``;
+    the range is the percentile interval of the thresholds chosen on stratified bootstrap replicates of the
+    validation set (patients resampled where a patient has several cases; :func:`medlib.stats.threshold_uncertainty`).
+    A validation set too small or with one class shows why.
+    """
+    check_predictions(predictions)
+    rng_title = f"{100 * level:g}% range"
+    rows = []
+    for model, t in thresholds.items():
+        sub = _rows(predictions, str(model), on_set)
+        y, s = _arrays(sub)
+        rule = _threshold_phrase(t, on_set, "the other sets").split(",")[0]
+        base = {"Model": str(model), "Rule": rule, "Frozen threshold": fmt_number(t.value, digits),
+                "Validation cases (events)": f"{len(sub)} ({int(np.sum(y == 1))})"}
+        problem = not_estimable(y, "threshold uncertainty") if len(sub) else "no validation cases"
+        if problem or t.method == "fixed":
+            base.update({"Bootstrap median": problem or "fixed in advance: does not move", rng_title: "—"})
+        else:
+            tu = threshold_uncertainty(y, s, method=t.method, target=t.target, groups=_groups_or_none(sub),
+                                       n_boot=n_boot, level=level)
+            base.update({"Bootstrap median": fmt_number(tu.median, digits),
+                         rng_title: f"{fmt_number(tu.lo, digits)}–{fmt_number(tu.hi, digits)}"})
+        rows.append(base)
+    return pd.DataFrame(rows, columns=["Model", "Rule", "Frozen threshold", "Bootstrap median", rng_title,
+                                       "Validation cases (events)"])
+
+
+def threshold_warnings(predictions: pd.DataFrame, thresholds: Mapping[str, AnyThreshold], *,
+                       on_set: str = "val") -> str:
+    """The report's warning when a data-driven threshold rests on fewer than 10 validation events; "" if none."""
+    check_predictions(predictions)
+    notes = []
+    for model, t in thresholds.items():
+        y, _ = _arrays(_rows(predictions, str(model), on_set))
+        text = threshold_warning(int(np.sum(y == 1)), t.method)
+        if text:
+            notes.append(f"{model}: {text}")
+    return " ".join(dict.fromkeys(notes))
 
 
 # ------------------------------------------------------------------------------------ DeLong, calibration
@@ -226,36 +337,6 @@ def delong_table(predictions: pd.DataFrame, *, set_name: str, adjust: str | None
              "ΔAUC (95% CI)": fmt_estimate((r.diff, r.diff_lo, r.diff_hi), digits),
              "Z": fmt_number(r.z, 2), "p": fmt_p(r.p), adj: fmt_p(r.p_adjusted)} for r in raw.itertuples()]
     return pd.DataFrame(rows, columns=columns)
-
-
-def calibration_table(predictions: pd.DataFrame, *, set_name: str, level: float = 0.95,
-                      digits: int = 3) -> pd.DataFrame:
-    """Brier score, calibration intercept and slope (with CIs) per model on one set.
-
-    Scores must be probabilities of class 1. Intercept and slope follow Van Calster et al. (2016), computed
-    by :func:`medlib.stats.calibration`; ideal values 0 and 1.
-
-    Columns: ``Model, n, Brier, Intercept (95% CI), Slope (95% CI)``.
-
-    Raises:
-        ValueError: missing columns, an unknown set, or a model whose scores are not probabilities (named).
-    """
-    check_predictions(predictions)
-    sub = predictions[predictions["set"] == set_name]
-    if sub.empty:
-        raise ValueError(f"Unknown set {set_name!r}. Available: {sorted(map(str, predictions['set'].unique()))}")
-    ci = level_text(level)
-    rows = []
-    for model in _models(sub):
-        y, s = _arrays(_rows(sub, model, set_name))
-        try:
-            cal = calibration(y, s, level=level)
-        except ValueError as err:
-            raise ValueError(f"model {model!r} on set {set_name!r}: {err}") from err
-        rows.append({"Model": model, "n": cal.n, "Brier": fmt_number(cal.brier, digits),
-                     f"Intercept ({ci})": fmt_estimate((cal.intercept, *cal.intercept_ci), digits),
-                     f"Slope ({ci})": fmt_estimate((cal.slope, *cal.slope_ci), digits)})
-    return pd.DataFrame(rows, columns=["Model", "n", "Brier", f"Intercept ({ci})", f"Slope ({ci})"])
 
 
 # --------------------------------------------------------------------------------------- cohort tables

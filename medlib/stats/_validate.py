@@ -120,6 +120,35 @@ def both_classes(y: np.ndarray, what: str) -> bool:
     return False
 
 
+#: fewer cases than this in a set and no statistic is reported for it
+MIN_CASES = 5
+
+
+def not_estimable(y_true: Any, what: str = "this statistic", *, min_cases: int = MIN_CASES) -> str | None:
+    """Why a statistic cannot be given for these outcomes, as a sentence for the report; None when it can.
+
+    A set with fewer than ``min_cases`` cases, with no event, or with only events gets this message in place
+    of the number (never a crash, never ``NaN`` printed as a number).
+
+    Example:
+        >>> not_estimable([0, 0, 0, 0, 0, 0], "AUC")
+        'AUC not estimable: no events (0 of 6 cases positive)'
+        >>> not_estimable([1, 0, 1], "AUC")
+        'AUC not estimable: fewer than 5 cases (n = 3)'
+        >>> not_estimable([0, 1, 0, 1, 1]) is None
+        True
+    """
+    y = np.asarray(y_true)
+    n, events = len(y), int(np.count_nonzero(y == 1))
+    if n < min_cases:
+        return f"{what} not estimable: fewer than {min_cases} cases (n = {n})"
+    if events == 0:
+        return f"{what} not estimable: no events (0 of {n} cases positive)"
+    if events == n:
+        return f"{what} not estimable: one class only (all {n} cases positive)"
+    return None
+
+
 def _unique_preview(arr: np.ndarray, limit: int = 10) -> str:
     """Up to ``limit`` distinct values of ``arr`` as text, for error messages."""
     try:

@@ -126,3 +126,47 @@ def bootstrap_auc(y_true: Any, y_score: Any, *, n_boot: int = 2000, groups: Any 
             counts[:, units] = _resample_counts(rng, len(units), b)
         out.append(_weighted_aucs(design, counts))
     return np.concatenate(out)
+
+
+def resample_weights(y_true: Any, *, groups: Any | None = None, n_boot: int = 1000,
+                     seed: int = 0) -> np.ndarray:
+    """How often each row enters each stratified bootstrap replicate: an ``n_boot x n`` array of counts.
+
+    The same design as :func:`bootstrap_auc`: rows are resampled within each class, or, with ``groups``, whole
+    patients are resampled within "has any positive row" / "has none", and every row of a drawn patient counts
+    once per draw. Any statistic that accepts case weights (confusion counts, net benefit, Brier score) is then
+    computed for all replicates at once; a weight of 2 is the same as the row appearing twice.
+
+    Args:
+        y_true: Binary labels (0/1 or bool).
+        groups: Optional patient id per row.
+        n_boot: Number of replicates.
+        seed: Seed of the NumPy generator.
+
+    Returns:
+        Integer array ``n_boot x n``.
+
+    Example:
+        >>> w = resample_weights([0, 0, 1, 1, 1], n_boot=3, seed=0)
+        >>> w.shape, w[:, :2].sum(axis=1).tolist(), w[:, 2:].sum(axis=1).tolist()
+        ((3, 5), [2, 2, 2], [3, 3, 3])
+    """
+    from medlib.stats._validate import check_labels
+
+    y = check_labels(y_true)
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be a positive number of replicates; got {n_boot!r}")
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        units = np.arange(len(y))
+        strata = tuple(u for u in (np.flatnonzero(y == 1), np.flatnonzero(y == 0)) if len(u))
+    else:
+        units = _group_codes(groups, len(y))
+        has_pos = np.zeros(int(units.max()) + 1, dtype=bool)
+        has_pos[units[y == 1]] = True
+        strata = tuple(u for u in (np.flatnonzero(has_pos), np.flatnonzero(~has_pos)) if len(u))
+    n_units = int(units.max()) + 1
+    counts = np.zeros((int(n_boot), n_units), dtype=np.int64)
+    for members in strata:
+        counts[:, members] = _resample_counts(rng, len(members), int(n_boot))
+    return counts[:, units]

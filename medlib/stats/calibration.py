@@ -128,7 +128,12 @@ def _fit_intercept(y: np.ndarray, p: np.ndarray, level: float) -> tuple[float, t
 
 
 def _fit_slope(y: np.ndarray, p: np.ndarray, level: float) -> tuple[float, tuple[float, float]]:
-    """Slope of ``glm(y ~ logit p, binomial)``."""
+    """Slope of ``glm(y ~ logit p, binomial)``; NaN with a warning when every prediction is the same (the slope
+    is then not identifiable: logit p is collinear with the intercept)."""
+    if np.ptp(logit(p)) == 0:
+        warnings.warn("every predicted probability is the same: the calibration slope is not estimable; "
+                      "returning NaN", UndefinedMetricWarning, stacklevel=4)
+        return math.nan, (math.nan, math.nan)
     return _coef(_glm(y, np.column_stack([np.ones(len(y)), logit(p)])), 1, level)
 
 

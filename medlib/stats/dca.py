@@ -82,7 +82,8 @@ def decision_curve(predictions: pd.DataFrame, thresholds: Any = DEFAULT_THRESHOL
                    set_name: str | None = None) -> pd.DataFrame:
     """Net benefit curves of several models from the long predictions table (one set or each set).
 
-    Each model's curve uses the cases that model scored; treat-all is computed on the same cases.
+    Each model's curve uses the cases that model scored. Treat-all depends on the outcomes only, so it is
+    computed once per set from **all** cases of the set (each ``case_id`` once), whichever model scored them.
 
     Args:
         predictions: Long table with columns ``case_id, patient_id, model, set, y_true, score`` where score
@@ -106,10 +107,56 @@ def decision_curve(predictions: pd.DataFrame, thresholds: Any = DEFAULT_THRESHOL
     table = select_predictions(predictions, set_name)
     pt = _check_thresholds(thresholds)
     frames = []
+    treat_all = {name: treat_all_net_benefit(part, pt) for name, part in table.groupby("set", sort=False)}
     for (set_label, model), sub in table.groupby(["set", "model"], sort=False):
         frame = net_benefit(sub["y_true"].to_numpy(), sub["score"].to_numpy(), pt)
+        frame["net_benefit_all"] = treat_all[set_label]
         frame.insert(0, "n", len(sub))
         frame.insert(0, "model", model)
         frame.insert(0, "set", set_label)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def treat_all_net_benefit(set_rows: pd.DataFrame, thresholds: Any = DEFAULT_THRESHOLDS) -> np.ndarray:
+    """Net benefit of treating all, from every case of one set's predictions (each ``case_id`` counted once).
+
+    Raises:
+        ValueError: a case with different outcomes in different rows.
+    """
+    pt = _check_thresholds(thresholds)
+    per_case = set_rows.groupby("case_id")["y_true"].agg(["min", "max"])
+    clash = per_case.index[per_case["min"] != per_case["max"]].tolist()
+    if clash:
+        raise ValueError(f"case(s) {clash[:5]} have different outcomes in different rows of the same set")
+    prevalence = float(per_case["max"].mean())
+    return prevalence - (1 - prevalence) * pt / (1 - pt)
+
+
+def net_benefit_band(y_true: Any, y_prob: Any, thresholds: Any = DEFAULT_THRESHOLDS, *, groups: Any | None = None,
+                     n_boot: int = 500, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Net benefit of a model with a stratified bootstrap percentile band (patients resampled when given).
+
+    Each replicate's net benefit is :func:`net_benefit` on the resampled cases, computed from resampling
+    weights (:func:`medlib.stats.bootstrap.resample_weights`) for all replicates at once.
+
+    Returns:
+        Columns ``threshold, net_benefit_model, lo, hi``.
+    """
+    from medlib.stats._validate import check_level
+    from medlib.stats.bootstrap import resample_weights
+
+    y = check_labels(y_true)
+    p = check_probabilities(y_prob)
+    check_same_length(y, p, "y_true", "y_prob")
+    pt = _check_thresholds(thresholds)
+    level = check_level(level)
+    point = net_benefit(y, p, pt)["net_benefit_model"].to_numpy()
+    w = resample_weights(y, groups=groups, n_boot=n_boot, seed=seed).astype(np.float64)
+    above = p[:, None] > pt[None, :]  # n x thresholds, dcurves' "p > pt"
+    n = w.sum(axis=1, keepdims=True)
+    tp = (w * y) @ above
+    fp = (w * (1 - y)) @ above
+    reps = tp / n - fp / n * (pt / (1 - pt))[None, :]
+    lo, hi = np.quantile(reps, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+    return pd.DataFrame({"threshold": pt, "net_benefit_model": point, "lo": lo, "hi": hi})

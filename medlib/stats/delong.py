@@ -26,6 +26,10 @@ from medlib.stats._validate import UndefinedMetricWarning, both_classes, check_b
 from medlib.stats.results import PairedTest
 
 DELONG_METHOD = "DeLong (Sun & Xu 2014)"
+#: the interval the reports use: DeLong's variance, the Wald interval on the logit scale (never outside [0, 1])
+DELONG_LOGIT_METHOD = "DeLong (Sun & Xu 2014), logit-transformed interval"
+#: the same for several cases per patient: Obuchowski's (1997) clustered variance
+OBUCHOWSKI_METHOD = "clustered DeLong (Obuchowski 1997), patients as clusters, logit-transformed interval"
 PAIRED_METHOD = "DeLong's test for two correlated ROC curves (paired; pROC roc.test)"
 UNPAIRED_METHOD = "DeLong's test for two unpaired ROC curves (t, Welch-Satterthwaite df; pROC roc.test)"
 
@@ -286,3 +290,78 @@ def delong_unpaired_test(y_a: Any, s_a: Any, y_b: Any, s_b: Any, *, level: float
     half = stats.t.ppf(0.5 + level / 2, df) * math.sqrt(va + vb)
     p = float(2 * stats.t.sf(abs(d), df))
     return PairedTest(d, p, diff, max(-1.0, diff - half), min(1.0, diff + half), UNPAIRED_METHOD, float(df))
+
+
+# ------------------------------------------------------------------------------------- Clustered (Obuchowski)
+
+
+def obuchowski_var(y_true: Any, y_score: Any, groups: Any) -> float:
+    """Variance of the AUC when patients contribute several cases (Obuchowski 1997, *Biometrics* 53:567-578).
+
+    Placement values (as DeLong's) are summed per patient; with ``m_i`` cases and ``n_i`` controls in patient
+    ``i``, ``M = sum m_i``, ``N = sum n_i``, ``I10`` / ``I01`` the patients holding a case / a control and ``I``
+    all patients::
+
+        S10 = I10 / ((I10 - 1) M) * sum_i (V10_i - m_i A)^2
+        S01 = I01 / ((I01 - 1) N) * sum_i (V01_i - n_i A)^2
+        S11 = I / (I - 1) * sum_i (V10_i - m_i A)(V01_i - n_i A)
+        var = S10 / M + S01 / N + 2 S11 / (M N)
+
+    With one case per patient it is exactly DeLong's variance (tested). No Python library implements it (the R
+    reference is ``funcs_clusteredROC.R`` of the Cleveland Clinic, also in ``iMRMCcluster::doAUCcluster``); the
+    tests check it against a direct transcription of that definition.
+
+    Args:
+        y_true: Binary labels (0/1 or bool), 1 = case.
+        y_score: Finite scores; higher means more likely a case.
+        groups: Patient id per row.
+
+    Returns:
+        The variance; NaN (with an ``UndefinedMetricWarning``) with one class or fewer than 2 patients holding a
+        case or a control.
+    """
+    import pandas as pd
+
+    y, s = check_binary_scores(y_true, y_score)
+    g = np.asarray(groups)
+    if len(g) != len(y):
+        raise ValueError(f"groups must have one patient id per case; got {len(g)} ids for {len(y)} cases")
+    if not both_classes(y, "The clustered AUC variance"):
+        return math.nan
+    codes, _ = pd.factorize(g)
+    v10, v01 = _placements(y, s[None, :])
+    pos = y == 1
+    n_units = int(codes.max()) + 1
+    m_i = np.bincount(codes[pos], minlength=n_units).astype(float)
+    n_i = np.bincount(codes[~pos], minlength=n_units).astype(float)
+    x_i = np.bincount(codes[pos], weights=v10[0], minlength=n_units)
+    y_i = np.bincount(codes[~pos], weights=v01[0], minlength=n_units)
+    i10, i01, i_all = int(np.count_nonzero(m_i)), int(np.count_nonzero(n_i)), n_units
+    if i10 < 2 or i01 < 2:
+        warnings.warn(f"the clustered AUC variance needs at least 2 patients with a case and 2 with a control; got "
+                      f"{i10} and {i01}; returning NaN", UndefinedMetricWarning, stacklevel=2)
+        return math.nan
+    a = float(v10.mean())
+    big_m, big_n = m_i.sum(), n_i.sum()
+    dx, dy = x_i - m_i * a, y_i - n_i * a
+    s10 = i10 / ((i10 - 1) * big_m) * float(dx @ dx)
+    s01 = i01 / ((i01 - 1) * big_n) * float(dy @ dy)
+    s11 = i_all / (i_all - 1) * float(dx @ dy)
+    return float(s10 / big_m + s01 / big_n + 2 * s11 / (big_m * big_n))
+
+
+def logit_ci(value: float, var: float, level: float) -> tuple[float, float]:
+    """Wald interval of an AUC on the logit scale, back-transformed: never below 0 nor above 1.
+
+    ``logit(A) +- z * SE / (A (1 - A))`` (delta method; Pepe 2003, *The Statistical Evaluation of Medical Tests*,
+    sec. 5.2; Qin & Hotilovac 2008). An AUC of exactly 0 or 1 (complete separation) has no logit: its interval
+    is the point itself, as pROC's would be (variance 0). NaN limits for a NaN variance.
+    """
+    if math.isnan(var) or math.isnan(value):
+        return math.nan, math.nan
+    if value <= 0.0 or value >= 1.0:
+        return float(value), float(value)
+    z = stats.norm.ppf(0.5 + level / 2)
+    centre = math.log(value / (1 - value))
+    half = z * math.sqrt(max(var, 0.0)) / (value * (1 - value))
+    return float(1 / (1 + math.exp(-(centre - half)))), float(1 / (1 + math.exp(-(centre + half))))

@@ -28,7 +28,9 @@ from medlib.stats._validate import UndefinedMetricWarning, both_classes, check_b
 from medlib.stats.bootstrap import bootstrap_auc
 from medlib.stats.compare import compare_models
 from medlib.stats.delong import (
+    DELONG_LOGIT_METHOD,
     DELONG_METHOD,
+    OBUCHOWSKI_METHOD,
     PAIRED_METHOD,
     UNPAIRED_METHOD,
     _delong,
@@ -39,11 +41,14 @@ from medlib.stats.delong import (
     delong_test,
     delong_unpaired_test,
     delong_var,
+    logit_ci,
+    obuchowski_var,
 )
 from medlib.stats.results import Estimate
 
 __all__ = ["DELONG_METHOD", "PAIRED_METHOD", "UNPAIRED_METHOD", "auc", "auc_ci", "bootstrap_auc",
-           "compare_models", "delong_cov", "delong_test", "delong_unpaired_test", "delong_var", "roc_curve"]
+           "compare_models", "delong_cov", "delong_test", "delong_unpaired_test", "delong_var", "has_clusters",
+           "logit_ci", "obuchowski_var", "roc_curve"]
 
 
 def roc_curve(y_true: Any, y_score: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -78,13 +83,17 @@ def roc_curve(y_true: Any, y_score: Any) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def auc_ci(y_true: Any, y_score: Any, *, level: float = 0.95, method: str = "delong", n_boot: int = 2000,
-           groups: Any | None = None, seed: int = 0) -> Estimate:
-    """AUC with a confidence interval, by DeLong or by stratified percentile bootstrap.
+           groups: Any | None = None, seed: int = 0, transform: str = "logit") -> Estimate:
+    """AUC with a confidence interval: DeLong (logit scale by default, clustered when patients repeat) or bootstrap.
 
-    ``method="delong"`` matches pROC's ``ci.auc(roc, method = "delong")``: AUC +- z * sqrt(DeLong variance),
-    variance by Sun & Xu (2014). ``method="bootstrap"`` matches pROC's ``ci.auc(method = "bootstrap",
-    boot.stratified = TRUE)`` (percentile interval, R quantile type 7) in method, not in random numbers;
-    with ``groups`` it resamples whole patients. Limits are clipped to [0, 1].
+    ``method="delong"``: DeLong's variance (Sun & Xu 2014). With ``transform="logit"`` (the default, what the
+    reports show) the Wald interval is built on the logit scale and back-transformed, so it never leaves [0, 1]
+    (:func:`medlib.stats.delong.logit_ci`); ``transform="none"`` gives pROC's ``ci.auc(roc, method = "delong")``,
+    AUC +- z * SE clipped to [0, 1], for comparison. With ``groups`` (patient ids) in which some patient has
+    several rows, the variance is Obuchowski's (1997) clustered one (:func:`~medlib.stats.delong.obuchowski_var`);
+    with one row per patient it equals DeLong's. ``method="bootstrap"`` matches pROC's ``ci.auc(method =
+    "bootstrap", boot.stratified = TRUE)`` (percentile interval, R quantile type 7) in method, not in random
+    numbers; with ``groups`` it resamples whole patients.
 
     Args:
         y_true: Binary labels (0/1 or bool), 1 = case.
@@ -92,39 +101,64 @@ def auc_ci(y_true: Any, y_score: Any, *, level: float = 0.95, method: str = "del
         level: Confidence level.
         method: ``"delong"`` or ``"bootstrap"``.
         n_boot: Bootstrap replicates (bootstrap only).
-        groups: Patient id per case (bootstrap only): resample patients, not cases.
+        groups: Patient id per case: clustered variance (DeLong) or patient resampling (bootstrap).
         seed: Seed for the bootstrap.
+        transform: ``"logit"`` or ``"none"`` (pROC's interval), DeLong only.
 
     Returns:
         ``Estimate(value, lo, hi, method)``; all NaN with an ``UndefinedMetricWarning`` for one class, and
         NaN limits for DeLong with fewer than 2 cases or 2 controls.
 
     Raises:
-        ValueError: Bad inputs, unknown method, or ``groups`` with DeLong.
+        ValueError: Bad inputs, unknown method or transform, or ``groups`` of the wrong length.
 
     Example:
-        >>> est = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.5, 0.3, 0.4, 0.8, 0.9])
+        >>> est = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.5, 0.3, 0.4, 0.8, 0.9], transform="none")
         >>> round(est.value, 4), round(est.lo, 4), round(est.hi, 4), est.method
         (0.8889, 0.5809, 1.0, 'DeLong (Sun & Xu 2014)')
+        >>> est = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.5, 0.3, 0.4, 0.8, 0.9])
+        >>> round(est.lo, 4), round(est.hi, 4)
+        (0.2614, 0.9945)
     """
     y, s = check_binary_scores(y_true, y_score)
     level = check_level(level)
+    if transform not in ("logit", "none"):
+        raise ValueError(f"Unknown transform {transform!r}. Available: ['logit', 'none']")
+    if groups is not None and len(np.asarray(groups)) != len(y):
+        raise ValueError(f"groups must have one patient id per case; got {len(np.asarray(groups))} ids for "
+                         f"{len(y)} cases")
     if method == "delong":
-        if groups is not None:
-            raise ValueError("groups only applies to method='bootstrap'; the DeLong variance treats cases "
-                             "as independent")
-        return _delong_ci(y, s, level)
+        return _delong_ci(y, s, level, groups, transform)
     if method == "bootstrap":
         return _bootstrap_ci(y, s, level, n_boot, groups, seed)
     raise ValueError(f"Unknown method {method!r}. Available: ['bootstrap', 'delong']")
 
 
-def _delong_ci(y: np.ndarray, s: np.ndarray, level: float) -> Estimate:
+def has_clusters(groups: Any | None) -> bool:
+    """True when some patient id occurs on more than one row (cases are then not independent)."""
+    if groups is None:
+        return False
+    g = np.asarray(groups)
+    return len(np.unique(g)) < len(g)
+
+
+def _delong_ci(y: np.ndarray, s: np.ndarray, level: float, groups: Any | None = None,
+               transform: str = "logit") -> Estimate:
+    clustered = has_clusters(groups)
+    name = OBUCHOWSKI_METHOD if clustered else (DELONG_LOGIT_METHOD if transform == "logit" else DELONG_METHOD)
     if not both_classes(y, "The AUC"):
-        return Estimate(math.nan, math.nan, math.nan, DELONG_METHOD)
+        return Estimate(math.nan, math.nan, math.nan, name)
     aucs, cov = _delong(y, s[None, :])
-    lo, hi = _normal_ci(float(aucs[0]), float(cov[0, 0]), level, 0.0, 1.0)
-    return Estimate(float(aucs[0]), lo, hi, DELONG_METHOD)
+    value = float(aucs[0])
+    var = obuchowski_var(y, s, groups) if clustered else float(cov[0, 0])
+    if clustered and transform == "none":
+        lo, hi = _normal_ci(value, var, level, 0.0, 1.0)
+        name = name.replace(", logit-transformed interval", "")
+    elif transform == "logit":
+        lo, hi = logit_ci(value, var, level)
+    else:
+        lo, hi = _normal_ci(value, var, level, 0.0, 1.0)
+    return Estimate(value, lo, hi, name)
 
 
 def _bootstrap_ci(y: np.ndarray, s: np.ndarray, level: float, n_boot: int, groups: Any | None,

@@ -308,7 +308,8 @@ def _n_pct(k: int, n: int) -> str:
 
 def table1(df: pd.DataFrame, *, by: str, categorical: Sequence[str] = (),
            continuous: Sequence[str] | None = None, nonnormal: str | Sequence[str] | None = "auto",
-           labels: Mapping[str, str] | None = None, decimals: int | None = None) -> pd.DataFrame:
+           labels: Mapping[str, str] | None = None, decimals: int | None = None, compare: str = "tests",
+           patient: str | None = None, unit: str = "cases") -> pd.DataFrame:
     """Table 1 of baseline characteristics by group, ready to print (``df.to_markdown(index=False)``).
 
     The rules (summaries, normality, tests, SMD, missing counts) are in the module docstring; they follow
@@ -323,10 +324,16 @@ def table1(df: pd.DataFrame, *, by: str, categorical: Sequence[str] = (),
         nonnormal: ``"auto"`` (Shapiro-Wilk p < 0.05 in any group), a list of column names, or ``None``.
         labels: Display names for columns, e.g. ``{"age": "Age (years)"}``.
         decimals: Decimals of continuous summaries; default two significant figures of the median.
+        compare: ``"tests"`` (p-values and the test's name; for comparisons by outcome) or ``"smd"``
+            (standardised mean differences only; for sets split at random, where a p-value tests a null
+            hypothesis known to be true: Austin 2009, CONSORT 2010 item 15). With more than two groups, one SMD
+            column per group against the first.
+        patient: Column of patient ids: the table then counts patients and rows (``unit``) separately.
+        unit: What one row is, for the count row (e.g. ``"cases"``, ``"hips"``).
 
     Returns:
-        String table with columns ``variable, level, missing, Overall, <one per group>, p-value, test`` and
-        ``SMD`` for two groups; first row ``n``.
+        String table with columns ``variable, level, missing, Overall, <one per group>`` then ``p-value, test``
+        (and ``SMD`` for two groups) or the SMD column(s); first row the count of rows, then of patients.
 
     Raises:
         KeyError: Unknown columns or labels.
@@ -337,21 +344,53 @@ def table1(df: pd.DataFrame, *, by: str, categorical: Sequence[str] = (),
         >>> table1(df, by="g").iloc[1, :5].tolist()
         ['age, mean ± SD', '', '0', '60.7 ± 7.5', '55.0 ± 5.0']
     """
-    facts = table1_tests(df, by=by, categorical=categorical, continuous=continuous, nonnormal=nonnormal)
+    if compare not in ("tests", "smd"):
+        raise ValueError(f"compare must be 'tests' or 'smd'; got {compare!r}")
+    if patient is not None and patient not in df.columns:
+        raise KeyError(f"patient column {patient!r} not in the data frame. Available: {list(df.columns)}")
+    data = df.drop(columns=[patient]) if patient is not None else df
+    facts = table1_tests(data, by=by, categorical=categorical, continuous=continuous, nonnormal=nonnormal)
     labels = _check_labels(labels, facts["variable"].tolist())
     groups = _group_order(df, by)
-    rows = [{"variable": "n", "level": "", "Overall": str(len(df)),
+    rows = [{"variable": "n" if patient is None else f"n ({unit})", "level": "", "Overall": str(len(df)),
              **{str(g): str(int((df[by] == g).sum())) for g in groups}}]
+    if patient is not None:
+        rows.append({"variable": "n (patients)", "level": "", "Overall": str(df[patient].nunique()),
+                     **{str(g): str(int(df.loc[df[by] == g, patient].nunique())) for g in groups}})
     for _, fact in facts.iterrows():
         label = labels.get(fact["variable"], fact["variable"])
         block = (_continuous_rows(df, by, fact, label, decimals) if fact["kind"] == "continuous"
                  else _categorical_rows(df, by, fact, label))
-        block[0].update({"missing": str(fact["missing"]), "p-value": format_p(fact["p_value"]),
-                         "test": fact["test"], "SMD": "" if fact["smd"] != fact["smd"] else f"{fact['smd']:.3f}"})
+        block[0]["missing"] = str(fact["missing"])
+        if compare == "tests":
+            block[0].update({"p-value": format_p(fact["p_value"]), "test": fact["test"],
+                             "SMD": "" if fact["smd"] != fact["smd"] else f"{fact['smd']:.3f}"})
         rows.extend(block)
-    columns = ["variable", "level", "missing", "Overall", *map(str, groups), "p-value", "test"]
-    columns += ["SMD"] if len(groups) == 2 else []
+    columns = ["variable", "level", "missing", "Overall", *map(str, groups)]
+    if compare == "smd":
+        smd_columns = _pairwise_smd(data, by, facts, groups, rows)
+        return pd.DataFrame(rows).reindex(columns=columns + smd_columns).fillna("")
+    columns += ["p-value", "test"] + (["SMD"] if len(groups) == 2 else [])
     return pd.DataFrame(rows).reindex(columns=columns).fillna("")
+
+
+def _pairwise_smd(df: pd.DataFrame, by: str, facts: pd.DataFrame, groups: list[Any],
+                  rows: list[dict[str, Any]]) -> list[str]:
+    """Fill one SMD column per group against the first (``"SMD"`` for two groups) into the variable rows."""
+    pairs = groups[1:]
+    names = ["SMD"] if len(groups) == 2 else [f"SMD {groups[0]} vs {g}" for g in pairs]
+    first_rows = [r for r in rows if r.get("missing", "") != ""]
+    for fact, row in zip(facts.itertuples(), first_rows):
+        for g, name in zip(pairs, names):
+            two = df[df[by].isin([groups[0], g])]
+            if fact.kind == "continuous":
+                a, b = (two.loc[two[by] == x, fact.variable].dropna().to_numpy() for x in (groups[0], g))
+                value = smd_continuous(a, b) if len(a) > 1 and len(b) > 1 else math.nan
+            else:
+                counts = _crosstab(two, by, fact.variable).reindex(index=[groups[0], g], fill_value=0).to_numpy()
+                value = smd_categorical(*counts) if counts.shape[1] > 1 and counts.sum(1).all() else math.nan
+            row[name] = "" if value != value else f"{value:.3f}"
+    return names
 
 
 def _check_labels(labels: Mapping[str, str] | None, variables: list[str]) -> Mapping[str, str]:

@@ -67,3 +67,28 @@ def test_decision_curve_long_table(dcurves_df):
 def test_net_benefit_errors(y, p, thresholds, match):
     with pytest.raises(ValueError, match=match):
         net_benefit(y, p, thresholds)
+
+
+def test_treat_all_uses_every_case_of_the_set_not_one_models(dcurves_df):
+    """Two models scored different halves of the set: treat-all is dcurves' value on all cases (R reference)."""
+    n = len(dcurves_df)
+    preds = pd.DataFrame({"case_id": np.r_[np.arange(n // 2), np.arange(n // 2, n)],
+                          "patient_id": np.arange(n), "model": ["a"] * (n // 2) + ["b"] * (n - n // 2),
+                          "set": "test", "y_true": dcurves_df["cancer"].astype(int),
+                          "score": dcurves_df["cancerpredmarker"]})
+    out = decision_curve(preds, [0.1])
+    expected = net_benefit(dcurves_df["cancer"].astype(int), dcurves_df["cancerpredmarker"], [0.1])
+    np.testing.assert_allclose(out["net_benefit_all"], expected.loc[0, "net_benefit_all"], rtol=1e-12)
+    assert expected.loc[0, "net_benefit_all"] == pytest.approx(0.0444444444, abs=1e-10)  # R dcurves at 0.10
+
+
+def test_net_benefit_band_contains_dcurves_value_and_widens_with_fewer_cases(dcurves_df):
+    from medlib.stats import net_benefit_band
+
+    y, p = dcurves_df["cancer"].astype(int).to_numpy(), dcurves_df["cancerpredmarker"].to_numpy()
+    band = net_benefit_band(y, p, [0.05, 0.1, 0.2], n_boot=300)
+    ref = net_benefit(y, p, [0.05, 0.1, 0.2])
+    np.testing.assert_allclose(band["net_benefit_model"], ref["net_benefit_model"])
+    assert ((band["lo"] <= band["net_benefit_model"]) & (band["net_benefit_model"] <= band["hi"])).all()
+    small = net_benefit_band(y[:150], p[:150], [0.05, 0.1, 0.2], n_boot=300)
+    assert ((small["hi"] - small["lo"]) > (band["hi"] - band["lo"])).all()

@@ -80,8 +80,10 @@ def test_single_case_gives_nan_variance_with_warning():
 def test_perfect_separation_ci_is_clipped():
     est = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
     assert (est.value, est.lo, est.hi) == (1.0, 1.0, 1.0)
-    near = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.75, 0.7, 0.8, 0.9])
+    near = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.75, 0.7, 0.8, 0.9], transform="none")  # pROC: clipped at 1
     assert 0.0 <= near.lo <= near.value <= near.hi == 1.0
+    logit = auc_ci([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.75, 0.7, 0.8, 0.9])  # logit scale: inside (0, 1)
+    assert 0.0 < logit.lo < logit.value < logit.hi < 1.0
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -97,7 +99,8 @@ def test_perfect_separation_ci_is_clipped():
     (lambda: auc([], []), ValueError, "y_true is empty"),
     (lambda: auc([0, 1], ["a", "b"]), ValueError, "y_score must be numeric"),
     (lambda: auc_ci([0, 1], [0.1, 0.2], method="wald"), ValueError, r"Unknown method 'wald'"),
-    (lambda: auc_ci([0, 1], [0.1, 0.2], groups=[1, 2]), ValueError, "groups only applies to method='bootstrap'"),
+    (lambda: auc_ci([0, 1], [0.1, 0.2], groups=[1]), ValueError, "got 1 ids for 2 cases"),
+    (lambda: auc_ci([0, 1], [0.1, 0.2], transform="probit"), ValueError, "Unknown transform 'probit'"),
     (lambda: auc_ci([0, 1], [0.1, 0.2], level=95), ValueError, "level must lie strictly between 0 and 1"),
     (lambda: bootstrap_auc([0, 1], [0.1, 0.2], n_boot=0), ValueError, "n_boot must be a positive number"),
     (lambda: bootstrap_auc([0, 1], [0.1, 0.2], groups=[1]), ValueError, "got 1 ids for 2 cases"),

@@ -216,3 +216,26 @@ def test_group_column_errors(asah):
         table1(asah.assign(outcome=asah["outcome"].where(asah.index > 0)), by="outcome")
     with pytest.raises(ValueError, match="needs at least 2 groups; got \\['Good'\\]"):
         table1(asah[asah["outcome"] == "Good"], by="outcome")
+
+
+def test_sets_split_at_random_get_smds_not_p_values_and_count_patients(asah):
+    """Table 1 by set (issue 15, item 12): one SMD column per set against the first, equal to tableone's
+    pairwise SMD, no p-value; patients and rows counted separately (item 4)."""
+    rng = np.random.default_rng(0)
+    df = asah.assign(set=pd.Categorical(rng.choice(["train", "val", "test"], len(asah)),
+                                        categories=["train", "val", "test"]), pid=np.arange(len(asah)) // 2)
+    out = table1(df, by="set", categorical=["gender"], continuous=["age"], nonnormal=None, compare="smd",
+                 patient="pid", unit="hips")
+    assert "p-value" not in out.columns and "test" in out.columns  # "test" is the group here
+    assert list(out.columns[-2:]) == ["SMD train vs val", "SMD train vs test"]
+    assert out.iloc[0, :4].tolist() == ["n (hips)", "", "", str(len(df))]
+    assert out.iloc[1]["Overall"] == str(df["pid"].nunique())
+    assert out.iloc[1]["val"] == str(df.loc[df["set"] == "val", "pid"].nunique())
+    ref = TableOne(df[["age", "gender", "set"]], columns=["age", "gender"], categorical=["gender"],
+                   groupby="set", smd=True, pval=False)
+    smd = ref.smd_table
+    age = out[out["variable"].str.startswith("age")].iloc[0]
+    col = [c for c in smd.columns if "train" in c and "val" in c][0]
+    assert float(age["SMD train vs val"]) == pytest.approx(abs(float(smd.loc["age", col])), abs=1e-3)
+    tests = table1(df, by="set", categorical=["gender"], continuous=["age"], nonnormal=None)
+    assert "p-value" in tests.columns  # by outcome the tests stay
