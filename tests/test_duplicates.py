@@ -1,0 +1,102 @@
+"""Duplicate images across sets: a planted exact copy, a rotated-and-rescaled copy, a mirrored copy and a
+re-exposed copy are found across sets, distinct images are not, and the run-stopping rules name the pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from medlib.data.duplicates import (DuplicateImagesError, check_pairs, cross_set_pairs, fingerprint_table,
+                                    image_statistics)
+
+
+def _radiograph(rng: np.random.Generator, side: int = 96) -> np.ndarray:
+    """A distinct synthetic image: smooth anatomy-like background plus a few bright blobs."""
+    yy, xx = np.mgrid[:side, :side] / side
+    img = ndimage.gaussian_filter(rng.normal(size=(side, side)), 3) * 0.6 + 0.8 * (1 - (xx - 0.5) ** 2 - (yy - .5) ** 2)
+    for _ in range(4):
+        cy, cx, r = rng.uniform(0.15, 0.85, 2).tolist() + [rng.uniform(0.04, 0.12)]
+        img += 1.5 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+    return img
+
+
+def _write(root: Path, name: str, array: np.ndarray) -> str:
+    a = (np.clip((array - array.min()) / (np.ptp(array) + 1e-9), 0, 1) * 255).astype(np.uint8)
+    path = root / f"{name}.png"
+    Image.fromarray(a).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dups")
+    rng = np.random.default_rng(7)
+    images = {f"c{i:02d}": _radiograph(rng) for i in range(16)}
+    src = images["c00"]
+    turned = ndimage.zoom(ndimage.rotate(src, 5, reshape=False, mode="nearest"), 1.25)  # rotated 5 deg, 96 -> 120 px
+    images.update({"copy_exact": src.copy(), "copy_turned": turned, "copy_mirror": images["c01"][:, ::-1],
+                   "copy_exposed": 1.1 * images["c02"] ** 0.9 + rng.normal(0, 0.01, src.shape)})
+    sets = ["train"] * 12 + ["val"] * 2 + ["test"] * 2 + ["test", "test", "val", "test"]
+    table = pd.DataFrame({"case_id": list(images), "set": sets,
+                          "image": [_write(root, k, v) for k, v in images.items()]})
+    return table, fingerprint_table(table, ["image"])
+
+
+def test_planted_copies_are_found_and_distinct_images_are_not(cohort):
+    table, prints = cohort
+    pairs = cross_set_pairs(table, prints, min_similarity=0.91)
+    found = {(r.case_a, r.case_b, r.kind) for r in pairs.itertuples()}
+    assert found == {("c00", "copy_exact", "exact"), ("c00", "copy_turned", "near"),
+                     ("c01", "copy_mirror", "near"), ("c02", "copy_exposed", "near")}
+    assert (pairs.loc[pairs.kind == "near", "similarity"] >= 0.91).all()
+    assert set(pairs.set_a) == {"train"}
+
+
+def test_exact_duplicates_stop_the_run_unless_allowed(cohort):
+    table, prints = cohort
+    pairs = cross_set_pairs(table, prints, min_similarity=0.91)
+    with pytest.raises(DuplicateImagesError, match=r"c00 \(train\) ~ copy_exact \(test\).*allow_exact_duplicates"):
+        check_pairs(pairs, allow_exact=False, stop_on_near=False)
+    check_pairs(pairs, allow_exact=True, stop_on_near=False)
+    with pytest.raises(DuplicateImagesError, match="3 near-duplicate pair"):
+        check_pairs(pairs, allow_exact=True, stop_on_near=True)
+
+
+def test_image_statistics_one_row_per_case(cohort):
+    table, prints = cohort
+    stats = image_statistics(table, prints)
+    assert list(stats.case_id) == list(table.case_id)
+    first = np.asarray(Image.open(table.image[0]), dtype=float)
+    assert stats.loc[0, "image_mean"] == pytest.approx(first.mean())
+    assert stats.loc[0, "image_size_0"] == 96
+
+
+def test_volumes_are_hashed_by_projections(tmp_path):
+    rng = np.random.default_rng(0)
+    vols = [ndimage.gaussian_filter(rng.normal(size=(24, 24, 24)), 2) for _ in range(3)]
+    arrays = {"a": vols[0], "b": vols[1], "c": vols[0].copy()}
+    table = pd.DataFrame({"case_id": list(arrays), "set": ["train", "test", "test"], "image": list(arrays)})
+    prints = fingerprint_table(table, ["image"], reader=lambda key: arrays[key])
+    pairs = cross_set_pairs(table, prints, min_similarity=0.91)
+    assert list(zip(pairs.case_a, pairs.case_b, pairs.kind)) == [("a", "c", "exact")]
+
+
+def test_synthetic_cohort_planted_pairs_are_found_exactly(tmp_path):
+    """H2's planted near-duplicates (near_duplicates.csv): every 2D pair is found, nothing else."""
+    synth = pytest.importorskip("medlib.synth")
+    manifest = synth.generate("nec", tmp_path, scale=0.2)
+    truth_path = manifest.parent / "near_duplicates.csv"
+    if not truth_path.exists():
+        pytest.skip("this synth version plants no near-duplicates")
+    table = pd.read_csv(manifest, dtype=str)
+    table["image"] = [str(manifest.parent / p) for p in table["xray"]]
+    table["set"] = [f"s{i}" for i in range(len(table))]  # every case its own set: every pair is cross-set
+    pairs = cross_set_pairs(table, fingerprint_table(table, ["image"]), min_similarity=0.91)
+    truth = pd.read_csv(truth_path)
+    assert {frozenset(p) for p in zip(pairs.case_a, pairs.case_b)} == \
+        {frozenset(p) for p in zip(truth.case_id_a, truth.case_id_b)}
