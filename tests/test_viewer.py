@@ -519,7 +519,7 @@ def test_two_views_side_by_side_with_per_view_cams(onfh):
     assert b.last_panels[0].cam is not None and b.last_panels[1].cam is None
     b.model_select.value = "Both views"  # one map per view, in the model's input order
     ap, frog = (p.cam for p in b.last_panels)
-    stored = np.load(run / "cams" / "Both_views" / f"{b.case_select.value}.npy")
+    stored = np.load(viewer.cam_path(run / "cams", "Both views", b.case_select.value))  # named as the run names it
     np.testing.assert_allclose(ap, viewer.cam_for_view(stored, (32, 32), view=0, n_views=2))
     np.testing.assert_allclose(frog, viewer.cam_for_view(stored, (32, 32), view=1, n_views=2))
 

@@ -1,6 +1,9 @@
-"""The ``medlib`` command: ``synth``, ``run``, ``sweep``, ``render``, ``demo``, ``bench``.
+"""The ``medlib`` command: ``new``, ``synth``, ``run``, ``sweep``, ``render``, ``manuscript``, ``demo``, ``bench``.
 
-Errors print one line and exit non-zero; ``--debug`` shows the traceback.
+Errors print one line on stderr (``--debug`` shows the traceback) and set the exit code: 0 ok, 2 bad input
+(params, manifest, images, arguments: found before any long work), 1 a failure while working, 130 interrupted.
+Progress and one summary line per finished step go to stdout (live bars on stderr when on a terminal);
+``--quiet`` prints only the result and errors.
 """
 
 from __future__ import annotations
@@ -11,27 +14,51 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from medlib.cli.help import EPILOG, EXAMPLES, exit_code
+from medlib.progress import Console
+
 DEMO_STUDIES = ("onfh", "glioma", "ich", "nec")  # longest first, so that two at a time finish together
+
+
+def _console(args: argparse.Namespace, **kwargs) -> Console:
+    return Console(quiet=getattr(args, "quiet", False), **kwargs)
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    from medlib.cli.new import scaffold_study
+    from medlib.resources import display_path
+
+    made = scaffold_study(args.name, template=args.template, folder=args.dir)
+    print(f"created {made.folder}/: {made.params.name} (params: write its study: section), {made.manifest.name} "
+          f"(example manifest: one row per case), {made.readme.name}")
+    print(f"next: fill them in, then  medlib run -f {made.params}")
+    print(f"the report will be {display_path(made.report, root=Path.cwd())}, the run folders "
+          f"{display_path(made.runs, root=Path.cwd())}/<run-id>/")
+    return 0
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from medlib import synth
 
+    console = _console(args)
     studies = args.studies or list(DEMO_STUDIES)
     for study in studies:
-        start = time.perf_counter()
-        manifest = synth.generate(study, Path(args.out), seed=args.seed, scale=args.scale,
-                                  overwrite=args.overwrite)
-        print(f"{study}: {manifest} ({time.perf_counter() - start:.1f} s)")
+        with console.step(f"synthetic {study} cohort") as step:
+            manifest = synth.generate(study, Path(args.out), seed=args.seed, scale=args.scale,
+                                      overwrite=args.overwrite)
+            step["detail"] = str(manifest)
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from medlib.cli.runner import run_study
+    from medlib.resources import display_path
 
+    console = _console(args)
     result = run_study(args.study, params=args.params, overrides=args.param or (), run_id=args.run_id or "",
-                       resume=args.resume or "", reports_dir=args.reports)
-    print(f"{result.study}: {result.report} ({result.seconds:.0f} s)")
+                       resume=args.resume or "", reports_dir=args.reports, console=console)
+    shown = display_path(result.run_dir) if result.run_dir else "?"
+    print(f"{result.study}: report {display_path(result.report)} ({result.seconds:.0f} s); run folder {shown}")
     return 0
 
 
@@ -54,8 +81,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from medlib.render.site import render_reports
 
-    result = render_reports(args.reports, args.out, engine=args.engine, pdf=not args.no_pdf)
-    print(result.summary() if hasattr(result, "summary") else result)
+    result = render_reports(args.reports, args.out, pdf=not args.no_pdf, manuscripts=not args.no_manuscripts,
+                            benchmarks=args.benchmarks)
+    print(result.summary())
+    return 0
+
+
+def _cmd_manuscript(args: argparse.Namespace) -> int:
+    from medlib.render.manuscript import render_manuscript
+
+    files = render_manuscript(args.study, args.reports, args.out)
+    print("\n".join(str(f) for f in files))
     return 0
 
 
@@ -65,32 +101,48 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
+    console = _console(args)
     timings: list[tuple[str, float]] = []
     start = time.perf_counter()
-    data = Path(args.data)
+    data = Path(args.data or ("data/smoke" if args.smoke else "data/synth")).resolve()
     studies = list(args.studies or DEMO_STUDIES)
     for study in studies:
         if not (data / study / "manifest.csv").is_file():
-            synth.generate(study, data, seed=0, scale=args.scale)
+            with console.step(f"synthetic {study} cohort"):
+                synth.generate(study, data, seed=0, scale=args.scale)
     timings.append(("synthetic cohorts", time.perf_counter() - start))
     t0 = time.perf_counter()
-    for study, seconds in _run_demo_studies(studies, smoke=args.smoke, reports=args.reports, jobs=args.jobs):
+    for study, seconds in _run_demo_studies(studies, smoke=args.smoke, reports=args.reports, jobs=args.jobs,
+                                            quiet=console.quiet, data=data):
         timings.append((study, seconds))
     timings.append((f"studies ({min(args.jobs, len(studies))} at a time)", time.perf_counter() - t0))
     t0 = time.perf_counter()
-    rendered = render_reports(args.reports, Path(args.reports) / "_site")
+    with console.step("rendered the reports"):
+        rendered = render_reports(args.reports, Path(args.reports) / "_site")
     timings.append(("render", time.perf_counter() - t0))
     print(rendered.summary() if hasattr(rendered, "summary") else rendered)
-    print("\nTime per step:")
-    for name, seconds in timings:
-        print(f"  {name:<24} {seconds:7.1f} s")
-    print(f"  {'total':<24} {time.perf_counter() - start:7.1f} s")
+    if not console.quiet:
+        print("\nTime per step:")
+        for name, seconds in timings:
+            print(f"  {name:<24} {seconds:7.1f} s")
+        print(f"  {'total':<24} {time.perf_counter() - start:7.1f} s")
     return 0
 
 
-def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs: int) -> list[tuple[str, float]]:
+def _demo_lane(study: str, params: Path, reports: str, lane: str, quiet: bool, data: Path):
+    """One study of the demo on the cohort in ``data/<study>/``, its progress lines prefixed with its lane
+    (``[nec 01:23] ...``)."""
+    from medlib.cli.runner import run_study
+
+    return run_study(study, params=params, reports_dir=reports, console=Console(quiet=quiet, lane=lane),
+                     overrides=[f"cohort.manifest={data / study / 'manifest.csv'}"])
+
+
+def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs: int,
+                      quiet: bool = False, data: Path = Path("data/synth")) -> list[tuple[str, float]]:
     """Run the studies, ``jobs`` at a time, each in its own process limited to ``cores // jobs`` threads
-    (``medlib.threads.limit_threads``; the notebook kernels inherit the limit).
+    (``medlib.threads.limit_threads``; the notebook kernels inherit the limit). Each lane prints its steps
+    and progress as plain lines prefixed with the study and its elapsed time.
 
     Returns ``(study, seconds)`` in the order of ``studies``. The first study that fails raises its error, after
     the ones already running have finished (their reports are kept); the studies not yet started are cancelled.
@@ -99,7 +151,7 @@ def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from medlib.cli.runner import run_study
+    from medlib.resources import display_path
     from medlib.threads import limit_threads
 
     calls = [(study, Path("params") / ("smoke" if smoke else "") / f"{study}.yaml") for study in studies]
@@ -109,12 +161,12 @@ def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs
         pool = ProcessPoolExecutor(max_workers=lanes, mp_context=get_context("spawn"), initializer=limit_threads,
                                    initargs=(max(1, (os.cpu_count() or 1) // lanes),))
     try:
-        pending = ([pool.submit(run_study, study, params=params, reports_dir=reports) for study, params in calls]
+        pending = ([pool.submit(_demo_lane, study, params, reports, study, quiet, data) for study, params in calls]
                    if pool else None)
         out = []
         for i, (study, params) in enumerate(calls):
-            result = pending[i].result() if pool else run_study(study, params=params, reports_dir=reports)
-            print(f"{result.study}: {result.report} ({result.seconds:.0f} s)", flush=True)
+            result = pending[i].result() if pool else _demo_lane(study, params, reports, study, quiet, data)
+            print(f"{result.study}: report {display_path(result.report)} ({result.seconds:.0f} s)", flush=True)
             out.append((result.study, result.seconds))
         return out
     finally:
@@ -136,10 +188,33 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("medlib")
+    except PackageNotFoundError:  # a checkout on sys.path without an install
+        from medlib import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medlib", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="medlib", description=__doc__.splitlines()[0], epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"medlib {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or step lines; only the result "
+                                                                    "and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("new", help="scaffold a study of your own: params with a study: section, a manifest")
+    p.add_argument("name", help="the study's short name (letters, digits, '_', '-'): NAME/NAME.yaml, "
+                                "reports/NAME.ipynb, runs/NAME/")
+    p.add_argument("--from", dest="template", default="nec", metavar="STUDY",
+                   help="the built-in study whose settings are copied (default nec)")
+    p.add_argument("--dir", help="where to write (default ./NAME; must not exist or be empty)")
+    p.set_defaults(func=_cmd_new)
 
     p = sub.add_parser("synth", help="write the synthetic demo cohorts (DICOM/NIfTI + manifest)")
     p.add_argument("studies", nargs="*", help=f"studies to generate (default: {' '.join(DEMO_STUDIES)})")
@@ -167,16 +242,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports")
     p.set_defaults(func=_cmd_sweep)
 
-    p = sub.add_parser("render", help="render executed notebooks into the HTML site and PDFs")
+    p = sub.add_parser("render", help="render the executed notebooks with Quarto: the site, PDFs and manuscripts")
     p.add_argument("--reports", default="reports")
     p.add_argument("--out", default="reports/_site")
-    p.add_argument("--engine", choices=("auto", "quarto", "pandoc"), default="auto")
-    p.add_argument("--no-pdf", action="store_true")
+    p.add_argument("--no-pdf", action="store_true", help="HTML pages only")
+    p.add_argument("--no-manuscripts", action="store_true", help="skip the manuscripts (HTML, PDF, DOCX per study)")
+    p.add_argument("--benchmarks", default="benchmarks/results", help="executed benchmark notebooks to publish too")
     p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("manuscript", help="build one study's manuscript (HTML, PDF, DOCX) with Quarto")
+    p.add_argument("study", help="the report's name: reports/STUDY.ipynb")
+    p.add_argument("--reports", default="reports")
+    p.add_argument("--out", help="output folder (default REPORTS/_site/manuscripts/STUDY)")
+    p.set_defaults(func=_cmd_manuscript)
 
     p = sub.add_parser("demo", help="synthetic cohorts → every study → rendered reports")
     p.add_argument("studies", nargs="*")
-    p.add_argument("--data", default="data/synth")
+    p.add_argument("--data", default=None, help="where the synthetic cohorts are (written when missing); "
+                   "default data/synth, or data/smoke with --smoke")
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--smoke", action="store_true", help="use params/smoke/*.yaml (tiny, for tests)")
     p.add_argument("--reports", default="reports")
@@ -187,7 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run every benchmark in benchmarks/ and print figures and ratios")
     p.add_argument("only", nargs="*", help="substrings of benchmark names to run")
     p.set_defaults(func=_cmd_bench)
+    _finish_subparsers(sub)
     return parser
+
+
+def _finish_subparsers(sub: argparse._SubParsersAction) -> None:
+    """Every command: its examples and the exit codes under ``--help``, and ``--quiet``/``--debug`` accepted
+    after the command too (``medlib run nec --quiet``)."""
+    for name, p in sub.choices.items():
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
+        p.description = p.description or next((a.help for a in sub._choices_actions if a.dest == name), None)
+        p.epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES.get(name, ())) + "\n\n" + EPILOG
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress lines")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
 def one_line(err: BaseException) -> str:
@@ -198,7 +293,12 @@ def one_line(err: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 2 bad input, 1 failure, 130 interrupted)."""
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        from medlib.progress import plain_warnings
+
+        plain_warnings()  # one line each, no path of this machine
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -208,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"medlib {args.command}: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
-        return 1
+        return exit_code(err)
 
 
 if __name__ == "__main__":

@@ -151,9 +151,12 @@ class CohortBrowser:
             windows = [s for pair in self.window.values() for s in pair]
             controls = w.VBox([self.axis, self.slice, *windows, self.show_mask, self.show_habitats,
                                self.show_cam, self.cam_alpha])
-            left = w.VBox([self.case_select, self.count, controls])
-            self._widget = w.VBox([filters, self.notes, w.HBox([left, w.VBox([self.image, self.status]),
-                                                                  self.info])])
+            left = w.VBox([self.case_select, self.count, controls], layout=w.Layout(flex="0 0 auto"))
+            view = w.VBox([self.image, self.status], layout=w.Layout(flex="1 1 auto", min_width="320px",
+                                                                   max_width="480px"))
+            self.info.layout = w.Layout(flex="1 1 300px", min_width="260px")  # beside the image, text wraps
+            self._widget = w.VBox([filters, self.notes, w.HBox([left, view, self.info],
+                                                                 layout=w.Layout(flex_flow="row wrap"))])
         return self._widget
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

@@ -118,9 +118,16 @@ def image_stats(table: pd.DataFrame, columns: Sequence[str] | str, *, sample: in
     """
     from medlib.data.imaging import read_image
 
+    from medlib.progress import progress_bar
+
     columns = _check_columns(table, columns)
-    rows = [_stats_row(str(r["case_id"]), c, read_image(r[c]))
-            for _, r in _sample(table, sample, seed).iterrows() for c in columns]
+    cases = _sample(table, sample, seed)
+    rows = []
+    with progress_bar(total=len(cases) * len(columns), desc="image statistics", unit="image") as bar:
+        for _, r in cases.iterrows():
+            for c in columns:
+                rows.append(_stats_row(str(r["case_id"]), c, read_image(r[c])))
+                bar.update(1)
     return pd.DataFrame(rows)
 
 

@@ -45,7 +45,9 @@ def read_run(run_dir: str | Path | None) -> RunData:
     """Read a finished run folder: config (optional), split, predictions, metrics and where its CAMs are.
 
     Args:
-        run_dir: ``runs/<study>/<run-id>/``; None or ``""`` for no run (an empty ``RunData``).
+        run_dir: ``runs/<study>/<run-id>/``; None or ``""`` for no run (an empty ``RunData``). A relative path
+            that is not there from the current folder is read from the workspace (a notebook's kernel starts in
+            ``notebooks/``; ``medlib.resources.workspace``).
 
     Raises:
         FileNotFoundError: ``run_dir`` is not a folder, or it lacks ``split.csv``, ``predictions.csv`` or
@@ -54,9 +56,13 @@ def read_run(run_dir: str | Path | None) -> RunData:
     """
     if run_dir is None or str(run_dir) == "":
         return RunData()
+    from medlib.resources import workspace
     from medlib.runs.folder import CAMS_DIR, CONFIG_NAME, METRICS_NAME, open_run
 
-    run = open_run(run_dir)
+    path = Path(run_dir).expanduser()
+    if not path.is_absolute() and not path.exists():
+        path = workspace() / path
+    run = open_run(path)
     try:
         metrics = RunMetrics.from_json(run.read_metrics())
     except ValueError as err:
