@@ -4,8 +4,10 @@ A study's YAML holds only what differs from the defaults below, plus the ``study
 defaults: every study-specific sentence of the report comes from it. Every key is typed and documented here.
 An unknown key, a missing required key, a value of the wrong type or out of its range is refused when the params
 are loaded, before any data is read, with the file, the dotted key, the value and what was expected (see
-:mod:`medlib.config_errors`). YAML is read with ``yaml.safe_load`` only, and types are strict: ``"3"`` is not an
-integer and ``1e-3`` (which YAML 1.1 reads as text) is not a number; write ``1.0e-3``.
+:mod:`medlib.config_errors`). YAML is read with a safe loader only (``config_errors.load_yaml``: a key given twice
+is an error, aliases are bounded, ``1e-3`` is a number as in YAML 1.2), and types are strict: ``"3"`` is not an
+integer. Combinations that cannot work (a 3D model on 2D images, no validation set to choose the threshold on)
+and settings that would have no effect (``train.focal_gamma`` with ``loss: ce``) are refused too.
 
 The classes are pydantic dataclasses, so ``dataclasses.replace``, ``asdict`` and ``fields`` work on them (and
 ``replace`` validates again). Lists arrive as tuples.
@@ -42,16 +44,17 @@ from dataclasses import field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
-import yaml
 from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt, TypeAdapter,
                       ValidationError, model_validator)
 from pydantic.dataclasses import dataclass
 
-from medlib.config_errors import ConfigError, Expect, config_problem, raise_config_error
+from medlib.config_errors import (ConfigError, Expect, check_combinations, config_problem, ignored_settings,
+                                  label_text, load_yaml, merge, parse_overrides, path_text, raise_config_error)
 
-__all__ = ["CohortConfig", "ConfigError", "ExplainConfig", "ImageConfig", "ModelConfig", "RadiomicsConfig",
+__all__ = ["AnalysisConfig", "CohortConfig", "ConfigError", "ExplainConfig", "ImageConfig", "ModelConfig", "RadiomicsConfig",
            "ReferenceSection", "SplitConfig", "StudyConfig", "StudySection", "ThresholdConfig", "TrainConfig",
-           "config_from_dict", "config_to_dict", "load_config", "merge", "parse_overrides"]
+           "check_effects", "config_from_dict", "config_to_dict", "load_config", "merge",
+           "parse_overrides"]
 
 #: Every config class: frozen, unknown keys refused, no NaN or infinity; scalars are strict per type below.
 _SCHEMA = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
@@ -76,12 +79,12 @@ def _not_blank(value: str) -> str:
 
 
 def _short_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", value):
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", value):
         raise config_problem(_NAME_WORDS)
     return value
 
 
-_NAME_WORDS = "a short name of letters, digits, '_' and '-' (starting with a letter or digit)"
+_NAME_WORDS = "a short name of at most 64 letters, digits, '_' and '-' (starting with a letter or digit)"
 
 Int = StrictInt                                           # 3, not "3", 3.0 or true
 Num = Annotated[float, Strict()]                          # 0.5 or 1 (as 1.0), not "0.5" or true
@@ -91,6 +94,8 @@ Text = Annotated[str, BeforeValidator(_number_as_text), Strict()]  # a name or l
 Line = Annotated[str, Strict(), AfterValidator(_one_line), Expect("one line of text")]
 Paragraph = Annotated[str, Strict(), AfterValidator(_not_blank), Expect("some text")]
 Name = Annotated[str, Strict(), AfterValidator(_short_name), Expect(_NAME_WORDS)]
+PathText = Annotated[str, BeforeValidator(_number_as_text), Strict(), AfterValidator(path_text)]
+Label = Annotated[str, BeforeValidator(_number_as_text), Strict(), AfterValidator(label_text)]
 Positive = Annotated[Num, Field(gt=0)]
 NonNegative = Annotated[Num, Field(ge=0)]
 Fraction = Annotated[Num, Field(ge=0, le=1)]
@@ -128,7 +133,7 @@ def _reference_key(key: str) -> str:
 class CohortConfig:
     """Where the cohort is and how to read its manifest."""
 
-    manifest: Text = ""                    # cohort CSV, relative to the project root
+    manifest: PathText = ""                    # cohort CSV, relative to the project root
     image_columns: tuple[Text, ...] = ("image",)  # manifest columns holding image paths (views or sequences)
     mask_column: Text | None = None        # manifest column holding a mask path (ROI), if any
     label_column: Text = "label"           # manifest column with the outcome
@@ -137,9 +142,21 @@ class CohortConfig:
     covariates: tuple[Text, ...] = ()      # clinical covariates shown in Table 1
     categorical: tuple[Text, ...] = ()     # which of the covariates are categorical (a subset of covariates)
     max_errors: Count = 20                 # bad rows listed in one validation error
-    source: Text | None = None             # a public data file (MedMNIST .npz) imported into the manifest's
+    source: PathText | None = None             # a public data file (MedMNIST .npz) imported into the manifest's
                                            # folder when the manifest does not exist yet
     source_limit: Count | None = None      # import only this many cases per split (smoke tests)
+    lesion_masks: dict[Text, Text] = field(default_factory=dict)  # image column -> manifest column of its
+                                           # ground-truth lesion mask file (the image's pixel grid / affine;
+                                           # nonzero = lesion, all zero = no finding), e.g. {xray: lesion_mask};
+                                           # scores where Grad-CAM points. Several images may share one mask.
+
+    @model_validator(mode="after")
+    def _lesion_masks_name_images(self) -> CohortConfig:
+        unknown = [k for k in self.lesion_masks if k not in self.image_columns]
+        if unknown:
+            raise config_problem(f"keys among cohort.image_columns {list(self.image_columns)}", key="lesion_masks",
+                                 value=unknown)
+        return self
 
     @model_validator(mode="after")
     def _labels_and_covariates(self) -> CohortConfig:
@@ -162,7 +179,7 @@ class SplitConfig:
     seed: Int = 0                          # split seed
     stratify: Bool = True                  # keep the class ratio in every set
     group: Text = "patient_id"             # column whose values never span two sets
-    split_file: Text | None = None         # a split CSV (case_id, set) to use instead of a random split
+    split_file: PathText | None = None         # a split CSV (case_id, set) to use instead of a random split
     folds: ZeroOrTwoPlus = 0               # k >= 2: grouped, stratified k-fold; fold `fold` is the test set
     fold: Annotated[Int, Field(ge=0)] = 0  # which fold is the test set (0 .. folds-1); 0 without folds
 
@@ -187,7 +204,7 @@ class ImageConfig:
     crop_to_mask: Bool = False             # crop to the mask's bounding box before resizing
     margin: NonNegative = 0.1              # relative margin around the mask's bounding box
     normalize: Literal["zscore", "minmax", "none"] = "zscore"
-    cache_dir: Text = ".cache/medlib"      # preprocessed tensors, keyed by input file and these settings
+    cache_dir: PathText = ".cache/medlib"      # preprocessed tensors, keyed by input file and these settings
 
 
 @dataclass(frozen=True, config=_SCHEMA)
@@ -195,11 +212,11 @@ class ModelConfig:
     """One model of the comparison."""
 
     name: Text = "resnet18"                # registry name (medlib.learn.models.available_models())
-    label: Text = ""                       # display name in the report (unique across models); defaults to name
+    label: Label = ""                      # display name in the report (unique across models); defaults to name
     inputs: tuple[Text, ...] = ()          # image columns fed to the model (empty = all image columns)
-    spatial_dims: Int = 2                  # 2 for images, 3 for volumes
+    spatial_dims: Literal[2, 3] = 2        # 2 for images, 3 for volumes; as many axes as image.size
     pretrained: Bool = False               # ImageNet weights from the local torch hub cache (2D)
-    weights_path: Text | None = None       # local weights file (e.g. MedicalNet 3D)
+    weights_path: PathText | None = None       # local weights file (e.g. MedicalNet 3D)
     multiview: Literal["shared", "separate"] = "separate"  # one backbone per view, or one shared
     cam_layer: Text | None = None          # layer name for Grad-CAM; None = the model's default
     width: Positive = 1.0                  # channel-width multiplier (3D vgg16 only: 0.5 = 16 to 128 channels)
@@ -211,14 +228,17 @@ class ModelConfig:
 
 @dataclass(frozen=True, config=_SCHEMA)
 class TrainConfig:
-    """Optimisation. Defaults follow the ONFH study (Adam, lr 2e-3)."""
+    """Optimisation. The defaults are medlib's one recipe for every study (``medlib.learn.recipe``): AdamW with
+    weight decay, linear warm-up then cosine decay per step, flips, small affine and intensity augmentation,
+    early stopping on validation AUC."""
 
     epochs: Count = 30
     batch_size: Count = 32
-    lr: Positive = 2e-3
-    optimizer: Literal["adam", "adamw"] = "adam"
-    weight_decay: NonNegative = 0.0
-    scheduler: Literal["cosine", "none"] = "cosine"
+    lr: Positive = 1e-3                    # peak learning rate (after warm-up)
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    weight_decay: NonNegative = 0.05       # AdamW's decoupled decay (not on biases and norm scales)
+    scheduler: Literal["warmup_cosine", "cosine", "none"] = "warmup_cosine"  # stepped per optimisation step
+    warmup_epochs: NonNegative = 1.0       # linear warm-up of warmup_cosine, in epochs
     loss: Literal["ce", "focal", "ce+focal"] = "ce"
     focal_gamma: NonNegative = 2.0
     focal_alpha: Fraction | None = None    # weight of the positive class in the focal loss
@@ -226,7 +246,8 @@ class TrainConfig:
     class_weights: Bool = False            # inverse-frequency class weights for cross-entropy
     patience: Annotated[Int, Field(ge=0)] = 10  # early stopping on validation AUC (0 = none)
     grad_clip: Positive | None = 1.0       # gradient-norm clipping; None = none
-    augment: Bool = True                   # random flips and small shifts on the training set
+    augment: Bool = True                   # flips, small affine and intensity jitter on the training set
+    flip: Bool = True                      # left-right flips in augment; false where the side matters
     amp: Bool = True                       # mixed precision on CUDA (ignored on CPU)
     device: Text = "auto"                  # "auto", "cpu", "cuda", "cuda:1"
     seed: Int = 0
@@ -278,6 +299,10 @@ class RadiomicsConfig:
     deep_offsets_mm: tuple[Num, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
     deep_window: tuple[Num, Num] = (40.0, 80.0)  # brain window (centre, width) in HU
     deep_size: Annotated[Int, Field(ge=8)] = 64  # slice crops resized to this before the backbone
+    deep_weights: Literal["trained", "imagenet", "random"] = "trained"  # backbone weights: trained on the
+                                           # training set's ROI slices only; torchvision's ImageNet file
+                                           # (torch cache, SHA-256 checked); random (an ablation)
+    deep_epochs: Count = 3                 # epochs of the trained backbone (deep_weights: trained)
     workers: Count = 1                     # processes for feature extraction and for fitting the feature models
 
 
@@ -308,6 +333,23 @@ class StudySection:
                                            # {xray: "one bedside AP abdominal radiograph (DICOM)"}
     background: Paragraph | None = None    # the design this study follows (may name a paper)
     reference: ReferenceSection | None = None  # published results to compare with
+    published: dict[Text, Any] = field(default_factory=dict)  # the published design as settings: dotted
+                                           # key (models[<label> or *].<key>) -> its value or {value, why};
+                                           # the report lists where this run differs
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class AnalysisConfig:
+    """Further analyses of the report (``medlib.stats.subgroups``, ``medlib.data.duplicates``)."""
+
+    subgroups: tuple[Text, ...] = ()       # manifest columns analysed level by level (e.g. [sex, age, vendor,
+                                           # site]); numeric ones with > 5 values are cut into tertiles; a name
+                                           # missing from the manifest is refused when the cohort is read
+    min_events: Count = 5                  # a subgroup is estimated only with this many cases of each outcome
+    duplicates: Bool = True                # hash every image; list near-duplicate pairs across sets
+    duplicate_similarity: Annotated[Num, Field(gt=0.5, le=1)] = 0.91  # near duplicate: hash similarity >= this
+    stop_on_near_duplicates: Bool = False  # stop the run when a near-duplicate pair spans two sets
+    allow_exact_duplicates: Bool = False   # let identical images in two sets pass (listed); else the run stops
 
 
 @dataclass(frozen=True, config=_SCHEMA)
@@ -324,7 +366,8 @@ class StudyConfig:
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     radiomics: RadiomicsConfig = field(default_factory=RadiomicsConfig)
-    runs_dir: Text = "runs"                # run folders: runs/<study.name>/<run-id>/
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    runs_dir: PathText = "runs"                # run folders: runs/<study.name>/<run-id>/
 
     @model_validator(mode="after")
     def _sections_agree(self) -> StudyConfig:
@@ -335,14 +378,17 @@ class StudyConfig:
             raise config_problem("'features' when radiomics.enabled is true", key="design", value=self.design)
         seen: dict[str, int] = {}
         for i, m in enumerate(self.models):
-            if m.display_name in seen:
-                raise config_problem(f"a display name unique across models (models[{seen[m.display_name]}] has "
-                                     f"it too)", key=f"models[{i}].label", value=m.display_name)
-            seen[m.display_name] = i
+            same = " ".join(m.display_name.casefold().split())  # "ResNet18" and "resnet18 " share a folder
+            if same in seen:
+                raise config_problem(f"a display name unique across models, ignoring case and spaces "
+                                     f"(models[{seen[same]}] is {self.models[seen[same]].display_name!r}); set "
+                                     f"models[].label", key=f"models[{i}].label", value=m.display_name)
+            seen[same] = i
         unknown = [k for k in self.study.inputs if k not in self.cohort.image_columns]
         if unknown:
             raise config_problem(f"keys among cohort.image_columns {list(self.cohort.image_columns)}",
                                  key="study.inputs", value=unknown)
+        check_combinations(self)
         return self
 
 
@@ -350,46 +396,6 @@ class StudyConfig:
 _MOVED = {"title": "moved to study.title",
           "reference": "moved to study.reference.results, with study.reference.source naming the publication",
           "study": "the short name moved to study.name"}
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {dotted}: {part} is not a section")
-    node[parts[-1]] = value
-
-
-def parse_overrides(overrides: typing.Iterable[str]) -> dict[str, Any]:
-    """Parse ``key.sub=value`` strings; values are YAML scalars or flow lists (``[64, 64]``).
-
-    Raises:
-        ConfigError: an item without ``=``, or a value that is not plain YAML (a tag such as ``!!python/...``).
-    """
-    data: dict[str, Any] = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.epochs=3")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as err:
-            problem = " ".join(str(err).split())
-            raise ConfigError(f"override {item!r}: the value is not a YAML scalar or flow list ({problem})") from None
-        _set_dotted(data, key.strip(), value)
-    return data
-
-
-def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``extra`` merged over ``base``, section by section (neither is changed)."""
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
-    return out
-
-
 
 
 def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> StudyConfig:
@@ -421,22 +427,51 @@ def load_config(path: str | Path, overrides: typing.Iterable[str] | Mapping[str,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"params file not found: {path}")
+    if len(path.stem.encode("utf-8", "surrogatepass")) > PARAMS_STEM_MAX:
+        raise ConfigError(f"{path}: the params file name has {len(path.stem.encode('utf-8', 'surrogatepass'))} "
+                          f"bytes; expected at most {PARAMS_STEM_MAX} (the report reports/<name>.failed.ipynb is "
+                          f"named after it)")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start}); expected YAML") from None
+    data = load_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
     extra = overrides if isinstance(overrides, Mapping) else parse_overrides(overrides)
-    return config_from_dict(merge(data, extra), source=str(path))
+    return check_effects(merge(data, extra), source=str(path))
+
+
+#: Longest params file name (without .yaml): ``reports/<name>.failed.ipynb`` must fit in ``NAME_MAX``.
+PARAMS_STEM_MAX = 200
+
+
+def check_effects(data: Mapping[str, Any], *, source: str) -> StudyConfig:
+    """Validate a user's params (file and overrides) and refuse a setting written there that would have no
+    effect in this combination (``image.margin`` without ``crop_to_mask``, ``split.seed`` with a split file,
+    ``train.epochs`` in a features design ...): a setting that is silently ignored misleads the reader of the
+    report. A run's own ``config.yaml`` (every key written) is read with ``config_from_dict`` instead.
+
+    Raises:
+        ConfigError: as ``config_from_dict``, or naming the key that has no effect and why.
+    """
+    cfg = config_from_dict(data, source=source)
+    problems = [f"{source}: {key}: has no effect {why}; remove it" for key, why in ignored_settings(data, cfg)]
+    if problems:
+        raise ConfigError("\n".join(problems[:5]))
+    return cfg
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """A plain, YAML-safe dict of a config (tuples as lists), for ``config.yaml`` in a run folder."""
+    """A plain, YAML-safe dict of a config (tuples as lists), for ``config.yaml`` in a run folder. A study's paths
+    are written relative to the workspace (``medlib.resources.display_paths``): no absolute path of the user's
+    machine in a run record, and a resumed run compares equal wherever its params were read from."""
+    from medlib.resources import display_paths
+
     def plain(v: Any) -> Any:
         if isinstance(v, (tuple, list)):
             return [plain(x) for x in v]
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return v
-    return plain(dataclasses.asdict(config))
+    return plain(dataclasses.asdict(display_paths(config) if isinstance(config, StudyConfig) else config))

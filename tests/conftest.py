@@ -45,3 +45,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def require_quarto() -> None:
+    """Skip a rendering test where Quarto is absent, except in CI, where `make setup` installs it."""
+    import os
+
+    from medlib.render.quarto import QuartoNotFound, find_quarto
+
+    try:
+        find_quarto()
+    except QuartoNotFound:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Quarto is required in CI (make setup installs it)")
+        pytest.skip("Quarto not installed")

@@ -17,7 +17,7 @@ PACKAGE = ROOT / "medlib"
 
 #: Layers, bottom to top: a module may import its own layer and the layers below, never one above.
 LAYERS = [
-    {"medlib.schema", "medlib.config", "medlib.config_errors", "medlib.threads"},
+    {"medlib.schema", "medlib.config", "medlib.config_errors", "medlib.threads", "medlib.progress", "medlib.resources"},
     {"medlib.data", "medlib.stats", "medlib.synth"},
     {"medlib.learn", "medlib.radiomics", "medlib.explain"},
     {"medlib.runs"},

@@ -91,12 +91,12 @@ def test_report_tells_the_users_study(custom_report):
     assert not NEC_WORDS.search(shown)
 
 
-def test_rendered_report_carries_title_and_population(custom_report):
+def test_rendered_report_carries_title_and_population(custom_report, require_quarto):
     from medlib.render.site import render_reports
 
     root, result = custom_report
     site = root / "site"
-    render_reports(result.report.parent, site, engine="pandoc", pdf=False)
+    render_reports(result.report.parent, site, pdf=False, manuscripts=False)
     html = (site / "scaphoid_study.html").read_text()
     assert TITLE in html and POPULATION in html
     assert not NEC_WORDS.search(re.sub(r"<[^>]+>", " ", html))

@@ -55,14 +55,14 @@ def test_notebook_runs_with_smoke_params(study, workspace, reference_dir):
     assert any((d / "predictions.csv").is_file() for d in run_dirs)
 
 
-def test_reports_render_without_identifiers(workspace):
+def test_reports_render_without_identifiers(workspace, require_quarto):
     from medlib.render.site import render_reports
     from medlib.synth import planted_identifier_strings
 
     reports = workspace / "reports"
     if not list(reports.glob("*.ipynb")):
         pytest.skip("no executed notebooks (the notebook tests did not run)")
-    render_reports(reports, reports / "_site", engine="pandoc")
+    render_reports(reports, reports / "_site", manuscripts=False)
     site = reports / "_site"
     html = {p.name: p.read_text(errors="replace") for p in site.rglob("*.html")}
     assert html, "no HTML pages rendered"
