@@ -431,9 +431,9 @@ def test_package_face_old_import_paths_and_no_torch_in_workers():
     import sys
 
     import medlib.radiomics
-    from medlib.radiomics import deep, features, fusion, habitats, ibsi
+    from medlib.radiomics import backbone, deep, features, fusion, habitats, ibsi
 
-    owners = {m.__name__.rpartition(".")[2]: m for m in (deep, features, fusion, habitats, ibsi)}
+    owners = {m.__name__.rpartition(".")[2]: m for m in (backbone, deep, features, fusion, habitats, ibsi)}
     for name, module in medlib.radiomics._PUBLIC.items():
         assert getattr(medlib.radiomics, name) is getattr(owners[module], name)
     assert sorted(medlib.radiomics.__all__) == sorted(medlib.radiomics._PUBLIC)

@@ -119,10 +119,13 @@ def test_deviations_compare_the_config_with_the_published_settings():
     assert "- `models[R18].pretrained`: published design true; this run false." in text
     assert "models[D121].pretrained" not in text  # D121 is pretrained, as published
     assert "models[R18].name" not in text and "train.lr" not in text  # the same: no deviation
-    for bad in ("split.ratio", "models[R50].name", "models[*].depth"):
+    for bad in ("split.ratio", "models[*].depth", "models[R50].depth"):
         wrong = dataclasses.replace(CFG, study=dataclasses.replace(STUDY, published={bad: 1}))
         with pytest.raises(ConfigError, match=re.escape(bad)):
             narrative.deviations(wrong)
+    left_out = dataclasses.replace(CFG, study=dataclasses.replace(STUDY, published={"models[R50].name": "resnet50"}))
+    assert "- `models[R50]`: a model of the published design that this run does not train." in (
+        narrative.deviations(left_out))
     assert "no published design settings" in narrative.deviations(CFG)
 
 

@@ -35,8 +35,8 @@ def overrides_for(study: str, root: Path, reference_dir: Path) -> list[str]:
                 f"cohort.source={reference_dir}/medmnist/pneumoniamnist.npz",
                 f"split.split_file={root}/data/pneumoniamnist/split.csv",
                 f"runs_dir={root}/runs", f"image.cache_dir={root}/cache"]
-    return [f"cohort.manifest={root}/data/{study}/manifest.csv", f"runs_dir={root}/runs",
-            f"image.cache_dir={root}/cache"]
+    cache = [] if study == "ich" else [f"image.cache_dir={root}/cache"]  # the features design has no image cache
+    return [f"cohort.manifest={root}/data/{study}/manifest.csv", f"runs_dir={root}/runs", *cache]
 
 
 @pytest.mark.parametrize("study", STUDIES)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from medlib.pipelines import classifier
-from medlib.config import ModelConfig, StudyConfig, StudySection
+from medlib.config import ImageConfig, ModelConfig, StudyConfig, StudySection
 from medlib.learn.models import build_model
 
 
@@ -22,7 +22,8 @@ def _results(model_cfg: ModelConfig, in_channels: int = 1) -> classifier.DeepRes
 
 
 @pytest.mark.parametrize("cam_layer, expected", [
-    (None, "layer3 (2 × 2 map; default for this input size)"),  # layer4 of 28 x 28 would be one cell
+    (None, "layer1 (7 × 7 map; layer4 would give 1 × 1 at this input size, under the 7 × 7 minimum: an earlier "
+           "layer was chosen automatically)"),  # layer4 of 28 x 28 would be one cell
     ("layer2", "layer2 (4 × 4 map; models[].cam_layer)"),
 ])
 def test_cam_sanity_names_the_layer_and_its_map(cam_layer, expected):
@@ -30,30 +31,17 @@ def test_cam_sanity_names_the_layer_and_its_map(cam_layer, expected):
     cfg = StudyConfig(study=STUDY, models=(model_cfg,))
     results = _results(model_cfg)
     images = np.random.default_rng(0).normal(size=(3, 1, 28, 28)).astype(np.float32)
-    assert classifier.cam_layer(cfg, results, model="R", input_shape=images.shape[1:]) == (cam_layer or "layer3")
+    assert classifier.cam_layer(cfg, results, model="R", input_shape=images.shape[1:]).layer == (cam_layer or "layer1")
     table = classifier.cam_sanity(cfg, results, images, model="R")
     assert table.loc[0, "layer"] == expected and table.loc[0, "cases"] == 3
 
 
 def test_cam_sanity_of_a_volume_model():
     model_cfg = ModelConfig(name="resnet10", label="V", spatial_dims=3)
-    cfg = StudyConfig(study=STUDY, models=(model_cfg,))
+    cfg = StudyConfig(study=STUDY, models=(model_cfg,), image=ImageConfig(size=(32, 32, 32)))
     images = np.random.default_rng(0).normal(size=(2, 3, 32, 32, 32)).astype(np.float32)
     table = classifier.cam_sanity(cfg, _results(model_cfg, in_channels=3), images, model="V")
-    assert table.loc[0, "layer"] == "layer3 (2 × 2 × 2 map; default for this input size)"
+    assert table.loc[0, "layer"] == ("layer2 (4 × 4 × 4 map; layer4 would give 1 × 1 × 1 at this input size, under "
+                                     "the 4 × 4 × 4 minimum: an earlier layer was chosen automatically)")
 
 
-def test_deep_feature_backbone_is_seeded_by_the_run():
-    from medlib.config import RadiomicsConfig, TrainConfig
-    from medlib.pipelines.features import _deep_backbone
-
-    def cfg(seed):
-        return StudyConfig(study=STUDY, design="features", radiomics=RadiomicsConfig(enabled=True, deep_model="resnet18"),
-                           train=TrainConfig(seed=seed))
-
-    torch.manual_seed(123)
-    state = torch.random.get_rng_state()
-    a, b, c = (_deep_backbone(cfg(s)).state_dict() for s in (0, 0, 1))
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not all(torch.equal(a[k], c[k]) for k in a)
-    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random state is untouched

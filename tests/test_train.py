@@ -237,14 +237,12 @@ def test_package_face_and_old_import_paths():
         assert getattr(models, name) is getattr(weights, name)
 
 
-def test_progress_bar_is_off_in_ci(monkeypatch):
+def test_training_progress_follows_the_caller():
+    """The loop asks for a bar unless told not to; medlib.progress picks its form (terminal bar, notebook widget,
+    plain lines) or none under --quiet (tests/test_progress.py)."""
     from medlib.learn.train import _auto_progress
 
-    monkeypatch.setenv("CI", "true")
-    assert _auto_progress(None) is False and _auto_progress(True) is True
-    monkeypatch.setenv("CI", "false")
-    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
-    assert _auto_progress(None) is False
+    assert _auto_progress(None) is True and _auto_progress(False) is False and _auto_progress(True) is True
 
 
 # ---------------------------------------------------------------- the one recipe

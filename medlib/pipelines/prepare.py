@@ -99,20 +99,27 @@ def papermill_params(injected: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """
     import ast
 
+    def assigned(cell: str) -> set[str]:
+        try:
+            tree = ast.parse(cell)
+        except SyntaxError:
+            return set()
+        return {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+
     names: set[str] = set()
-    for cell in injected.get("In", []) or []:
-        if isinstance(cell, str) and cell.lstrip().startswith("# Parameters"):
-            try:
-                tree = ast.parse(cell)
-            except SyntaxError:
-                continue
-            names |= {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
-                      if isinstance(t, ast.Name)}
+    own = set(NOTEBOOK_PARAMETERS)
+    history = [c for c in injected.get("In", []) or [] if isinstance(c, str)]
+    for i, cell in enumerate(history):
+        if cell.lstrip().startswith("# Parameters"):
+            names |= assigned(cell)
+            if i > 0:  # papermill injects right after the notebook's own parameters cell
+                own |= assigned(history[i - 1])
     source = _papermill_source()
-    unknown = sorted(names - _CONFIG_KEYS - set(NOTEBOOK_PARAMETERS))
+    unknown = sorted(names - _CONFIG_KEYS - own)
     if unknown:
         raise ConfigError(f"{source}: Unknown config key(s) {unknown}. Allowed top-level keys: "
-                          f"{sorted(_CONFIG_KEYS)} (and the notebook's parameters {list(NOTEBOOK_PARAMETERS)})")
+                          f"{sorted(_CONFIG_KEYS)} (and the notebook's parameters {sorted(own)})")
     keys = (names & _CONFIG_KEYS) if names else _CONFIG_KEYS
     return {k: v for k, v in injected.items() if k in keys and not isinstance(v, ModuleType)}, source
 

@@ -137,12 +137,12 @@ def params_file(nb: Mapping[str, Any]) -> Path | None:
     path = nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("config_path")
     if not path:
         return None
-    from medlib.resources import find_params
+    from medlib.resources import find_params, workspace
 
     try:
         return find_params(path)
-    except FileNotFoundError:
-        return None
+    except FileNotFoundError:  # moved or deleted since the run: where it was, for the page to name
+        return Path(path) if Path(path).is_absolute() else workspace() / path
 
 
 def check_labelled_cells(nb: Mapping[str, Any], name: str) -> None:

@@ -143,8 +143,13 @@ def sample_size_table(cfg, prepared, results: Any, *, model: str | None = None) 
     rows = []
     p = candidates.get(model) if candidates else None
     if 0 < events < n:
-        r2 = anticipated_r2cs(max(val_auc, 0.5), events / n) if not math.isnan(val_auc) else math.nan
-        if p and not math.isnan(r2) and r2 > 0:
+        # Riley's R2_CS is anticipated from the validation AUC; an AUC of 1 (perfect separation) or none gives none
+        r2 = anticipated_r2cs(max(val_auc, 0.5), events / n) if 0 <= val_auc < 1 else math.nan
+        if p and math.isnan(r2):
+            rows.append({"Set": "Training (development)", "Criterion": "(i)-(ii) shrinkage and optimism",
+                         "Required": "not estimable", "Has": f"n = {n}",
+                         "Met": f"the validation AUC ({val_auc:.3f}) gives no anticipated Cox-Snell R2"})
+        elif p and r2 > 0:
             dev = riley_development(events / n, p, r2)
             rows += [{"Set": "Training (development)", "Criterion": c, "Required": f"n >= {k}",
                       "Has": f"n = {n}", "Met": "yes" if n >= k else "no"} for c, k, _ in dev.criteria]
@@ -159,7 +164,7 @@ def sample_size_table(cfg, prepared, results: Any, *, model: str | None = None) 
     for set_name in [s for s in ("val", "test", "external") if s in set(prepared.table["set"])]:
         r = _rows(predictions, model, set_name)
         y, s = r["y_true"].to_numpy(), r["score"].to_numpy(float)
-        prec = validation_precision(len(y), int(y.sum()), auc=auc(y, s) if 0 < y.sum() < len(y) else 0.5,
+        prec = validation_precision(len(y), int(y.sum()), auc=_capped_auc(y, s),
                                     lp=logit(np.clip(s, 0, 1)))
         rows.append({"Set": set_label(set_name), "Criterion": "expected 95% CI width: AUC / slope / O/E",
                      "Required": "<= 0.10 / 0.20 / 0.20",
@@ -168,6 +173,11 @@ def sample_size_table(cfg, prepared, results: Any, *, model: str | None = None) 
                      "Met": "yes" if prec.auc_width <= 0.1 and prec.slope_width <= 0.2 and prec.oe_width <= 0.2
                      else "no"})
     return pd.DataFrame(rows, columns=["Set", "Criterion", "Required", "Has", "Met"])
+
+
+def _capped_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """The observed AUC for the expected-width formulas, which need 0.5 <= AUC < 1 (0.5 with one class only)."""
+    return min(max(auc(y, s), 0.5), 0.999) if 0 < y.sum() < len(y) else 0.5
 
 
 def sample_size_warnings(prepared, predictions: pd.DataFrame, *, model: str | None = None) -> str:
@@ -179,7 +189,7 @@ def sample_size_warnings(prepared, predictions: pd.DataFrame, *, model: str | No
     for set_name in [s for s in ("test", "external") if s in set(prepared.table["set"])]:
         r = _rows(predictions, model, set_name)
         y, s = r["y_true"].to_numpy(), r["score"].to_numpy(float)
-        prec = validation_precision(len(y), int(y.sum()), auc=auc(y, s) if 0 < y.sum() < len(y) else 0.5,
+        prec = validation_precision(len(y), int(y.sum()), auc=_capped_auc(y, s),
                                     lp=logit(np.clip(s, 0, 1)))
         lines += [f"- {set_label(set_name)} set: {w}" for w in precision_warnings(prec)]
     return "\n".join(lines)

@@ -248,7 +248,11 @@ def deviations(cfg: StudyConfig, weights: Any = None) -> str:
     for key, spec in cfg.study.published.items():
         published, why = (spec.get("value"), spec.get("why")) if isinstance(spec, Mapping) else (spec, None)
         for where, ours in _settings(cfg, key).items():
-            if not _same(ours, published):
+            if ours is _NOT_TRAINED:
+                line = f"- `{where}`: a model of the published design that this run does not train."
+                if line not in items:
+                    items.append(line)
+            elif not _same(ours, published):
                 items.append(f"- `{where}`: published design {_show(published)}; this run {_show(ours)}"
                              + (f" ({why.strip()})" if why else "") + ".")
     kind = (_weights_of(weights) or {}).get("kind", cfg.radiomics.deep_weights)
@@ -261,6 +265,7 @@ def deviations(cfg: StudyConfig, weights: Any = None) -> str:
     return "The params record no published design settings (`study.published`), so no deviation can be listed."
 
 
+_NOT_TRAINED = object()  # marks a published model that the config does not name
 _MODEL_KEY = re.compile(r"models\[(?P<label>[^\]]+)\]\.(?P<attr>\w+)")
 
 
@@ -272,6 +277,10 @@ def _settings(cfg: StudyConfig, key: str) -> dict[str, Any]:
     if match:
         label, attr = match["label"], match["attr"]
         models = [m for m in cfg.models if label in ("*", m.display_name)]
+        from medlib.config import ModelConfig
+
+        if not models and label != "*" and attr in {f.name for f in dataclasses.fields(ModelConfig)}:
+            return {f"models[{label}]": _NOT_TRAINED}  # a published model this run leaves out: a deviation
         if not models or not hasattr(models[0], attr):
             raise ConfigError(f"study.published: {key!r} names no setting: expected models[<label> or *].<key> with "
                               f"a label among {[m.display_name for m in cfg.models]} and a key of models[]")

@@ -1,7 +1,7 @@
 """End to end on a tiny NEC cohort, through the CLI: interruption and resume, determinism, a cohort folder that is
 never written to, NaN covariates, and no planted identifier in any output.
 
-One module fixture makes three runs of the same params (16-pixel images, ResNet18, 3 epochs, one thread):
+One module fixture makes three runs of the same params (28-pixel images, ResNet18, 3 epochs, one thread):
 
 * ``a``: uninterrupted;
 * ``b``: the same params and seed, another run id (determinism);
@@ -49,7 +49,7 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
 def write_params(root: Path, manifest: Path) -> Path:
     data = yaml.safe_load((SMOKE / "nec.yaml").read_text())
     data["cohort"]["manifest"] = str(manifest)
-    data["image"] = {"size": [16, 16], "cache_dir": str(root / "cache")}
+    data["image"] = {"size": [28, 28], "cache_dir": str(root / "cache")}  # ResNet18 needs 25 px for a 7 x 7 CAM map
     data["models"] = [{"name": "resnet18", "label": MODEL}]
     data["train"] = {**data["train"], "epochs": EPOCHS, "threads": 1, "patience": 0}
     data["runs_dir"] = str(root / "runs")
