@@ -180,3 +180,23 @@ def test_bad_fold():
     table = fake_table(30, 0.0, 0.5, np.random.default_rng(0))
     with pytest.raises(ValueError, match="split.folds must be > 1"):
         split_cohort(table, folds=5, fold=5)
+
+
+def test_lesion_masks_are_resolved_and_checked_against_their_image(tmp_path):
+    """cohort.lesion_masks columns are paths relative to the manifest like the images; a mask on another pixel
+    grid is refused by check_geometry, naming the row and the mask column."""
+    from PIL import Image
+
+    from medlib import synth
+    from medlib.config import load_config
+    from medlib.data.cohort import check_geometry
+
+    manifest = synth.generate("nec", tmp_path / "data", seed=0, scale=0.1, image_size=64)
+    cfg = load_config(Path(__file__).resolve().parents[1] / "params" / "smoke" / "nec.yaml").cohort
+    cohort = load_cohort(manifest, cfg)
+    masks = cohort.table["lesion_mask"]
+    assert all(Path(m).is_absolute() and Path(m).is_file() for m in masks)
+    check_geometry(cohort)  # the synthetic masks lie on their radiographs
+    Image.fromarray(np.zeros((7, 9), np.uint8)).save(masks.iloc[0])  # another grid
+    with pytest.raises(CohortError, match=r"line 2: .*lesion mask 'lesion_mask'"):
+        check_geometry(load_cohort(manifest, cfg))
