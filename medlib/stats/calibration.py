@@ -123,8 +123,19 @@ def _wald(est: float, se: float, level: float) -> tuple[float, float]:
 
 
 def _fit_intercept(y: np.ndarray, p: np.ndarray, level: float) -> tuple[float, tuple[float, float]]:
-    """Intercept of ``glm(y ~ 1 + offset(logit p), binomial)``."""
-    return _coef(_glm(y, np.ones((len(y), 1)), offset=logit(p)), 0, level)
+    """Intercept of ``glm(y ~ 1 + offset(logit p), binomial)``, with its Wald interval.
+
+    statsmodels' IRLS, started at zero, diverges without a warning when some offsets are extreme (risks of
+    1e-27 from a saturated network gave an intercept of 7e13). So it starts at the root of the score equation
+    ``sum(y - expit(a + logit p)) = 0`` (one unknown, strictly decreasing in ``a``: the root exists and is
+    unique whenever both classes are present), where it has nothing left to do but compute the standard error.
+    """
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    offset = logit(p)
+    root = brentq(lambda a: float(np.sum(y - expit(a + offset))), -100.0, 100.0, xtol=1e-12)
+    return _coef(_glm(y, np.ones((len(y), 1)), offset=offset, start=[root]), 0, level)
 
 
 def _fit_slope(y: np.ndarray, p: np.ndarray, level: float) -> tuple[float, tuple[float, float]]:
@@ -141,16 +152,21 @@ def _coef(fit: Any, i: int, level: float) -> tuple[float, tuple[float, float]]:
     if fit is None:
         return math.nan, (math.nan, math.nan)
     est, se = float(fit.params[i]), float(fit.bse[i])
+    if not (np.isfinite(est) and np.isfinite(se)) or not getattr(fit, "converged", True):
+        warnings.warn("the logistic calibration model did not converge; returning NaN", UndefinedMetricWarning,
+                      stacklevel=4)
+        return math.nan, (math.nan, math.nan)
     return est, _wald(est, se, level)
 
 
-def _glm(y: np.ndarray, exog: np.ndarray, offset: np.ndarray | None = None) -> Any:
-    """Unpenalised binomial GLM (IRLS); ``None`` with a warning when it does not converge (separation)."""
+def _glm(y: np.ndarray, exog: np.ndarray, offset: np.ndarray | None = None, start: Any = None) -> Any:
+    """Unpenalised binomial GLM (IRLS, from ``start``); ``None`` with a warning when it does not converge
+    (separation)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=ConvergenceWarning)
         warnings.simplefilter("error", category=PerfectSeparationWarning)
         try:
-            return GLM(y.astype(np.float64), exog, family=Binomial(), offset=offset).fit()
+            return GLM(y.astype(np.float64), exog, family=Binomial(), offset=offset).fit(start_params=start)
         except (ConvergenceWarning, PerfectSeparationWarning) as err:
             problem = str(err).splitlines()[0]
     warnings.warn(f"the logistic recalibration model did not converge ({problem}); the predictions may "

@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from medlib.stats._validate import (check_labels, check_level, check_probabilities, check_same_length,
                                     UndefinedMetricWarning)
 from medlib.stats.bootstrap import resample_weights
 from medlib.stats.calibration import CALIBRATION_METHOD as CAL_METHOD
-from medlib.stats.calibration import _glm, calibration, logit
+from medlib.stats.calibration import _fit_intercept, _glm, calibration, logit
 from medlib.stats.results import Estimate
 
 ISOTONIC_MIN_CASES = 1000
@@ -73,10 +74,20 @@ class Recalibrator:
         """The recalibrated risks of ``y_prob`` (probabilities in [0, 1])."""
         p = check_probabilities(y_prob)
         if self.method == "logistic":
-            return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * logit(p))))
+            return expit(self.intercept + self.slope * logit(p))
         if self.method == "isotonic":
             return np.clip(self._isotonic.predict(p), 0.0, 1.0)
         return p
+
+    def to_record(self) -> dict[str, Any]:
+        """The frozen map as plain numbers (what ``metrics.json`` keeps): method, intercept, slope, fitted_on,
+        n_cases, n_events, reason; an isotonic map adds its knots ``x`` and ``y`` (step function)."""
+        out = {"method": self.method, "intercept": self.intercept, "slope": self.slope, "fitted_on": self.fitted_on,
+               "n_cases": self.n_cases, "n_events": self.n_events, "reason": self.reason}
+        if self.method == "isotonic":
+            out.update(x=[float(v) for v in self._isotonic.X_thresholds_],
+                       y=[float(v) for v in self._isotonic.y_thresholds_])
+        return out
 
     def describe(self) -> str:
         """One sentence for the report."""
@@ -222,13 +233,18 @@ def _cluster_robust(y: np.ndarray, p: np.ndarray, groups: Any, level: float) -> 
     codes, _ = pd.factorize(np.asarray(groups))
     z = st.norm.ppf(0.5 + level / 2)
     method = "cluster-robust (sandwich) Wald, patients as clusters; " + CAL_METHOD
+    # IRLS starts at calibration's intercept (started at zero it diverges silently when some risks are extreme)
+    start = _fit_intercept(y, p, level)[0]
     out = []
-    for exog, offset, i in ((np.ones((len(y), 1)), logit(p), 0), (np.column_stack([np.ones(len(y)), logit(p)]), None, 1)):
+    for exog, offset, i, begin in ((np.ones((len(y), 1)), logit(p), 0, [start]),
+                                   (np.column_stack([np.ones(len(y)), logit(p)]), None, 1, None)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = GLM(y.astype(float), exog, family=Binomial(), offset=offset).fit(
-                cov_type="cluster", cov_kwds={"groups": codes})
+                start_params=begin, cov_type="cluster", cov_kwds={"groups": codes})
         est, se = float(fit.params[i]), float(fit.bse[i])
+        if not (np.isfinite(est) and np.isfinite(se)):
+            est = se = math.nan
         out.append(Estimate(est, est - z * se, est + z * se, method))
     return out[0], out[1]
 

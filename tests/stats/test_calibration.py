@@ -136,3 +136,21 @@ def test_inputs_not_mutated(miscalibrated):
     p_copy = p.copy()
     calibration(y, p)
     np.testing.assert_array_equal(p, p_copy)
+
+
+def test_intercept_with_saturated_risks_is_the_score_equations_root():
+    """A saturated network's risks of 1e-27 made statsmodels' IRLS (started at 0) return an intercept of 7e13
+    without a warning; the intercept is the root of sum(y - expit(a + logit p)) = 0."""
+    from scipy.special import expit
+
+    from medlib.stats.calibration import logit
+
+    rng = np.random.default_rng(2)
+    tiny = [5.72e-27, 3.11e-17, 4.33e-16, 5.3e-13, 1.56e-12, 2.34e-12, 1.27e-11, 2.33e-06, 2.95e-06, 4.04e-06,
+            4.47e-05]  # a validation set's negatives, as a saturated ONFH network scored them
+    p = np.r_[tiny, rng.uniform(0.2, 0.98, 53)]
+    y = np.r_[np.zeros(11, int), (rng.uniform(size=53) < 0.8).astype(int)]
+    cal = calibration(y, p)
+    assert np.isfinite(cal.intercept) and abs(cal.intercept) < 10
+    assert abs(np.sum(y - expit(cal.intercept + logit(p)))) < 1e-8
+    assert cal.intercept_ci[0] < cal.intercept < cal.intercept_ci[1]
