@@ -104,3 +104,18 @@ def test_duplicate_check_records_and_stops(run_parts, tmp_path):
 
     with pytest.raises(DuplicateImagesError, match="c0"):
         analyses.duplicate_check(strict, few, run)
+
+
+def test_duplicates_table_lists_the_most_similar_and_counts_the_rest():
+    """A flood of pairs (11 458 in a synthetic CT cohort) made an 850 kB table; the report shows the 20 most
+    similar and one line for the others, which stay in duplicates.json."""
+    n = 45
+    pairs = pd.DataFrame({"case_a": [f"a{i}" for i in range(n)], "set_a": "train",
+                          "case_b": [f"b{i}" for i in range(n)], "set_b": "test", "column": "ct",
+                          "kind": ["exact"] + ["near"] * (n - 1), "similarity": np.linspace(1.0, 0.92, n)})
+    check = analyses.DuplicateCheck(pairs=pairs, statistics=pd.DataFrame(), similarity=0.91, n_images=90)
+    table = analyses.duplicates_table(check)
+    assert len(table) == 21 and table["Image A"].iloc[0] == "a0 (Training)"
+    assert table["Image A"].iloc[-1] == "... and 25 more pairs"
+    assert table["Kind"].iloc[-1] == "0 identical, 25 near" and table["Similarity"].iloc[-1] == "0.920 to 0.964"
+    assert len(analyses.duplicates_table(check, limit=50)) == n

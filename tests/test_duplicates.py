@@ -57,6 +57,26 @@ def test_planted_copies_are_found_and_distinct_images_are_not(cohort):
     assert set(pairs.set_a) == {"train"}
 
 
+def test_similarity_does_not_depend_on_which_set_comes_first(tmp_path):
+    """The variants (zooms of 7%) were tried of the first set's image only, so a zoomed copy scored lower
+    (and a NEC pair was missed) when the copy's set came first; the similarity is the best of both ways."""
+    rng = np.random.default_rng(1)
+    images = {f"c{i:02d}": _radiograph(rng) for i in range(8)}
+    zoomed = ndimage.zoom(images["c00"], 1.1)
+    cut = (zoomed.shape[0] - 96) // 2
+    images["copy_zoomed"] = zoomed[cut:cut + 96, cut:cut + 96]
+    paths = {c: _write(tmp_path, c, a) for c, a in images.items()}
+    found = []
+    for first, second in (("train", "test"), ("test", "train")):
+        sets = {c: first for c in ["c01", "c02", "c03", "copy_zoomed"]}
+        sets.update({c: second for c in ["c00", "c04", "c05", "c06", "c07"]})
+        table = pd.DataFrame({"case_id": list(sets), "set": list(sets.values()), "image": [paths[c] for c in sets]})
+        pairs = cross_set_pairs(table, fingerprint_table(table, ["image"]), min_similarity=0.5)
+        pair = pairs[pairs[["case_a", "case_b"]].isin(["c00", "copy_zoomed"]).all(axis=1)]
+        found.append(float(pair["similarity"].iloc[0]))
+    assert found[0] == found[1] > 0.94
+
+
 def test_exact_duplicates_stop_the_run_unless_allowed(cohort):
     table, prints = cohort
     pairs = cross_set_pairs(table, prints, min_similarity=0.91)

@@ -8,7 +8,7 @@ makes the test set partly a training set. Two checks, per image column, on image
   header or its name. Across sets they stop the run unless ``analysis.allow_exact_duplicates`` is true.
 - **Near duplicates**: a perceptual difference hash (``imagehash.dhash``, 16 x 16 = 256 bits; the sign of the
   horizontal gradient of a 17 x 16 thumbnail of the 0.5-99.5 percentile-scaled image). Similarity is
-  ``1 - (differing bits) / 256``, the best over variants of the first image: its 8 rotations by 90 degrees and
+  ``1 - (differing bits) / 256``, the best over variants of either image: its 8 rotations by 90 degrees and
   mirrorings, and rotations by -6, -3, 3 and 6 degrees each combined with zooms of 0.93, 1 and 1.07 about the
   centre, so copies that were flipped, turned, slightly rotated or rescaled are still found. A pair across sets
   with similarity >= ``analysis.duplicate_similarity`` (default 0.91) is listed; with
@@ -200,7 +200,9 @@ def cross_set_pairs(table: pd.DataFrame, prints: dict[str, list], *, min_similar
                     by_sha.setdefault(fps[j].sha256, []).append(int(j))
                 exact = {(int(i), j) for i in a for j in by_sha.get(fps[i].sha256, [])}
                 rows += [(cases[i], sa, cases[j], sb, col, "exact", 1.0) for i, j in sorted(exact)]
-                sim = _similarity([fps[i] for i in a], [fps[j] for j in b])
+                # both ways: the variants (zooms of 7%) of the larger copy reach the smaller one, not always back
+                sim = np.maximum(_similarity([fps[i] for i in a], [fps[j] for j in b]),
+                                 _similarity([fps[j] for j in b], [fps[i] for i in a]).T)
                 rows += [(cases[a[i]], sa, cases[b[j]], sb, col, "near", float(sim[i, j]))
                          for i, j in zip(*np.nonzero(sim >= min_similarity)) if (int(a[i]), int(b[j])) not in exact]
     pairs = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))

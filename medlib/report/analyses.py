@@ -82,18 +82,26 @@ def duplicate_check(cfg, prepared, run=None) -> DuplicateCheck:
     return check
 
 
-def duplicates_table(check: DuplicateCheck) -> pd.DataFrame:
-    """One row per cross-set pair (case and set of each image, image column, kind, similarity)."""
+def duplicates_table(check: DuplicateCheck, *, limit: int = 20) -> pd.DataFrame:
+    """One row per cross-set pair (case and set of each image, image column, kind, similarity), the ``limit``
+    most similar; a last row counts the others (every pair is in the run's ``duplicates.json``)."""
     if check.pairs.empty:
         what = "not run (analysis.duplicates is false)" if not check.checked else \
             f"no pair across sets at similarity >= {check.similarity:g} among {check.n_images} images"
         return pd.DataFrame({"Result": [what]})
-    p = check.pairs
-    return pd.DataFrame({"Image A": p["case_a"] + " (" + p["set_a"].map(set_label) + ")",
-                         "Image B": p["case_b"] + " (" + p["set_b"].map(set_label) + ")",
-                         "Input": p["column"], "Kind": p["kind"].map({"exact": "identical pixels",
-                                                                        "near": "near duplicate"}),
-                         "Similarity": p["similarity"].map(lambda v: f"{v:.3f}")})
+    p = check.pairs.head(limit)
+    table = pd.DataFrame({"Image A": p["case_a"] + " (" + p["set_a"].map(set_label) + ")",
+                          "Image B": p["case_b"] + " (" + p["set_b"].map(set_label) + ")",
+                          "Input": p["column"], "Kind": p["kind"].map({"exact": "identical pixels",
+                                                                         "near": "near duplicate"}),
+                          "Similarity": p["similarity"].map(lambda v: f"{v:.3f}")})
+    rest = check.pairs.iloc[limit:]
+    if len(rest):
+        table.loc[len(table)] = [f"... and {len(rest)} more pairs", "(all in the run's duplicates.json)", "",
+                                 f"{int((rest['kind'] == 'exact').sum())} identical, "
+                                 f"{int((rest['kind'] == 'near').sum())} near",
+                                 f"{rest['similarity'].min():.3f} to {rest['similarity'].max():.3f}"]
+    return table
 
 
 def duplicates_paragraph(check: DuplicateCheck, prepared) -> str:
@@ -214,7 +222,7 @@ class SubgroupReport:
 def subgroup_analysis(cfg, prepared, predictions: pd.DataFrame, thresholds: Mapping[str, Any], *, set_name: str,
                       model: str | None = None) -> SubgroupReport:
     """AUC, sensitivity, specificity and calibration per level of each ``analysis.subgroups`` column."""
-    from medlib.stats.subgroups import banding_rule, heterogeneity_test, subgroup_metrics
+    from medlib.stats.subgroups import banding_rule, heterogeneity_test, level_order, subgroup_metrics
 
     model = model or best_model(predictions)
     rows = _rows(predictions, model, set_name)
@@ -228,6 +236,8 @@ def subgroup_analysis(cfg, prepared, predictions: pd.DataFrame, thresholds: Mapp
     y, s = rows["y_true"].to_numpy(), rows["score"].to_numpy(float)
     t = thresholds[model].value
     results = subgroup_metrics(y, s, groups, t, min_events=cfg.analysis.min_events) if len(groups.columns) else []
+    columns = list(groups.columns)
+    results = sorted(results, key=lambda r: (columns.index(r.covariate), level_order(str(r.level))))
     tests = [heterogeneity_test(y, s, groups[c], covariate=c,
                                 keep=[r.level for r in results if r.covariate == c and r.estimable])
              for c in groups.columns]
@@ -264,32 +274,49 @@ def subgroup_paragraph(report: SubgroupReport) -> str:
 
 
 def plot_forest(report: SubgroupReport):
-    """Forest plot of the AUC with its 95% CI per level; not estimable levels are written, not drawn."""
+    """Forest plot of the AUC with its 95% CI per level, grouped under each covariate; not estimable levels are
+    written, not drawn; the counts and the AUC are printed at the right."""
     import matplotlib.pyplot as plt
 
     from medlib.report.figures import RC
 
-    items = list(report.results)
+    rows: list[tuple[str, Any]] = []  # (label, result or None for a covariate's heading)
+    for r in report.results:
+        if not any(h is None and label == r.covariate for label, h in rows):
+            rows.append((r.covariate, None))
+        rows.append((str(r.level), r))
+    n = max(len(rows), 1)
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(6.2, 0.32 * max(len(items), 1) + 1.2))
-        labels = []
-        for i, r in enumerate(items):
-            yy = len(items) - 1 - i
-            labels.append(f"{r.covariate}: {r.level} ({r.n}, {r.events} events)")
+        height = 0.3 * n + 1.3
+        fig, ax = plt.subplots(figsize=(7.2, height), layout="none")  # margins set below for the labels
+        for i, (label, r) in enumerate(rows):
+            yy = n - 1 - i
+            if r is None:
+                ax.text(-0.02, yy, label, transform=ax.get_yaxis_transform(), ha="right", va="center",
+                        fontsize=8, fontweight="bold")
+                continue
+            ax.text(-0.02, yy, f"{label}  ({r.n}; {r.events} events)", transform=ax.get_yaxis_transform(),
+                    ha="right", va="center", fontsize=8)
             if r.estimable:
                 e = r.values["auc"]
                 ax.errorbar(e.value, yy, xerr=[[e.value - e.lo], [e.hi - e.value]], fmt="s", color="#0072B2",
                             ms=4, capsize=2, lw=1.2)
+                text = fmt_estimate(e)
             else:
-                ax.text(0.52, yy, "not estimable", va="center", fontsize=7, color="grey")
+                text = "not estimable"
+            ax.text(1.02, yy, text, transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=7.5,
+                    color="black" if r.estimable else "grey")
+        title = f"{report.model}, {set_label(report.set_name).lower()} set, by subgroup"
         if report.overall is not None and not math.isnan(report.overall.value):
-            ax.axvline(report.overall.value, ls="--", lw=0.9, color="#D55E00",
-                       label=f"all cases: {fmt_estimate(report.overall)}")
-            ax.legend(loc="lower left", fontsize=7, frameon=False)
+            ax.axvline(report.overall.value, ls="--", lw=0.9, color="#D55E00")
+            title += f"\n(dashed line: all cases, AUC {fmt_estimate(report.overall)})"
         ax.axvline(0.5, lw=0.6, color="grey")
-        ax.set(yticks=range(len(items)), yticklabels=list(reversed(labels)),
-               xlim=(0.5 - 0.02, 1.0), xlabel="AUC (95% CI, DeLong)")
-        ax.set_title(f"{report.model}, {set_label(report.set_name).lower()} set, by subgroup")
+        ax.set(yticks=[], ylim=(-0.7, n - 0.3), xlim=(0.5 - 0.02, 1.0), xlabel="AUC (95% CI, DeLong)")
+        ax.set_title(title, fontsize=9)
+        widest = max((len(f"{label}  ({r.n}; {r.events} events)") if r is not None else len(label)
+                      for label, r in rows), default=10)  # characters of the longest label, about 0.075 in each
+        fig.subplots_adjust(left=min(0.6, (0.075 * widest + 0.2) / 7.2), right=0.8, top=1 - 0.6 / height,
+                            bottom=0.5 / height)
     return fig
 
 

@@ -51,24 +51,46 @@ def banding_rule(values: pd.Series, name: str) -> tuple[pd.Series, str]:
     every set gets the same bands. Missing values form their own level ``"missing"``.
 
     Returns:
-        ``(levels, rule)``: one label per row (e.g. ``"age <= 45"``, ``"45 < age <= 60"``) and one sentence.
+        ``(levels, rule)``: one label per row (e.g. ``"≤ 45"``, ``"> 45 to 60"``, ``"> 60"``: a value on a cut
+        falls in the lower band) and one sentence; :func:`level_order` sorts the labels in band order.
     """
     numeric = pd.to_numeric(values, errors="coerce")
     is_numeric = numeric.notna().sum() == values.notna().sum() and values.notna().any()
     if not is_numeric or numeric.nunique() <= MAX_LEVELS:
         labels = values.astype(object).where(values.notna(), MISSING).map(_level_text)
         return labels, f"{name}: its recorded values"
-    edges = np.unique(np.quantile(numeric.dropna(), np.linspace(0, 1, N_BANDS + 1)))
+    # tertiles rounded to 3 significant digits, so that the labels state the cuts exactly
+    edges = np.unique([float(f"{q:.3g}") for q in np.quantile(numeric.dropna(), np.linspace(0, 1, N_BANDS + 1))])
     inner = edges[1:-1]
     labels = pd.Series(MISSING, index=values.index, dtype=object)
     bins = np.searchsorted(inner, numeric, side="left")  # value == edge goes to the lower band
     for k in range(len(inner) + 1):
-        lo = f"{inner[k - 1]:g} < " if k > 0 else ""
-        hi = f" <= {inner[k]:g}" if k < len(inner) else ""
-        text = f"{lo}{name}{hi}" if (lo or hi) else name
+        if not len(inner):
+            text = name
+        elif k == 0:
+            text = f"≤ {inner[0]:g}"
+        elif k == len(inner):
+            text = f"> {inner[-1]:g}"
+        else:
+            text = f"> {inner[k - 1]:g} to {inner[k]:g}"
         labels[(bins == k) & numeric.notna().to_numpy()] = text
     cuts = ", ".join(f"{v:g}" for v in inner)
     return labels, f"{name}: cut at its tertiles in the cohort ({cuts})"
+
+
+def level_order(level: str) -> tuple:
+    """Sort key of a level label from :func:`banding_rule`: numeric bands from the lowest, then recorded values
+    in alphabetical order, then ``"missing"``."""
+    import re
+
+    for rank, pattern in ((0, r"≤ (\S+)"), (1, r"> (\S+) to \S+"), (2, r"> (\S+)")):
+        match = re.fullmatch(pattern, level)
+        if match:
+            try:
+                return (rank, float(match.group(1)), "")
+            except ValueError:
+                break
+    return (4, 0.0, "") if level == MISSING else (3, 0.0, level)
 
 
 def _level_text(v: Any) -> str:

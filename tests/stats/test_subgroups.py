@@ -87,10 +87,16 @@ def test_one_class_subgroup_is_not_estimable_and_left_out_of_the_test():
 def test_numeric_covariate_cut_at_tertiles_with_missing_level():
     age = pd.Series([20, 30, 40, 50, 60, 70, 80, 90, 25, None], dtype=float)
     levels, rule = banding_rule(age, "age")
-    cuts = np.quantile(age.dropna(), [1 / 3, 2 / 3])
+    cuts = [float(f"{q:.3g}") for q in np.quantile(age.dropna(), [1 / 3, 2 / 3])]
     assert f"{cuts[0]:g}" in rule and "tertiles" in rule
     assert levels[9] == "missing"
-    assert (levels[age <= cuts[0]] == f"age <= {cuts[0]:g}").all()
-    assert (levels[age > cuts[1]] == f"{cuts[1]:g} < age").all()
+    assert (levels[age <= cuts[0]] == f"≤ {cuts[0]:g}").all()
+    assert (levels[age > cuts[1]] == f"> {cuts[1]:g}").all()
+    middle = (age > cuts[0]) & (age <= cuts[1])
+    assert (levels[middle] == f"> {cuts[0]:g} to {cuts[1]:g}").all()
+    from medlib.stats.subgroups import level_order
+    ordered = sorted(["missing", f"> {cuts[1]:g}", "F", f"> {cuts[0]:g} to {cuts[1]:g}", f"≤ {cuts[0]:g}"],
+                     key=level_order)
+    assert ordered == [f"≤ {cuts[0]:g}", f"> {cuts[0]:g} to {cuts[1]:g}", f"> {cuts[1]:g}", "F", "missing"]
     sex, rule = banding_rule(pd.Series(["F", "M", None]), "sex")
     assert list(sex) == ["F", "M", "missing"] and "recorded values" in rule
