@@ -149,6 +149,14 @@ class CohortConfig:
                                            # ground-truth lesion mask file (the image's pixel grid / affine;
                                            # nonzero = lesion, all zero = no finding), e.g. {xray: lesion_mask};
                                            # scores where Grad-CAM points. Several images may share one mask.
+    lesion_outcome: Text | None = None     # the label value whose evidence the lesion masks mark (default:
+                                           # cohort.positive); localisation is scored on the cases of that
+                                           # outcome, with the map of that class
+
+    @property
+    def lesion_class(self) -> int:
+        """1 when the lesion masks mark evidence for the positive outcome, 0 for the negative one."""
+        return 0 if self.lesion_outcome == self.negative else 1
 
     @model_validator(mode="after")
     def _lesion_masks_name_images(self) -> CohortConfig:
@@ -156,6 +164,9 @@ class CohortConfig:
         if unknown:
             raise config_problem(f"keys among cohort.image_columns {list(self.image_columns)}", key="lesion_masks",
                                  value=unknown)
+        if self.lesion_outcome is not None and self.lesion_outcome not in (self.positive, self.negative):
+            raise config_problem(f"cohort.positive ({self.positive!r}) or cohort.negative ({self.negative!r})",
+                                 key="lesion_outcome", value=self.lesion_outcome)
         return self
 
     @model_validator(mode="after")
@@ -233,7 +244,8 @@ class TrainConfig:
     early stopping on validation AUC."""
 
     epochs: Count = 30
-    batch_size: Count = 32
+    batch_size: Count = 16                 # small batches: enough steps per epoch on cohorts of a few hundred
+                                           # (Masters & Luschi 2018 found 2-32 best)
     lr: Positive = 1e-3                    # peak learning rate (after warm-up)
     optimizer: Literal["adam", "adamw"] = "adamw"
     weight_decay: NonNegative = 0.05       # AdamW's decoupled decay (not on biases and norm scales)
@@ -283,7 +295,8 @@ class ExplainConfig:
 
     enabled: Bool = True
     n_cases: Count = 4                     # cases per outcome group (TP, FP, TN, FN)
-    target: Literal["predicted", "true", "positive"] = "positive"
+    target: Literal["predicted", "true", "positive", "negative"] = "positive"  # the class each map explains;
+                                           # with lesion masks, the class of cohort.lesion_outcome
 
 
 @dataclass(frozen=True, config=_SCHEMA)
@@ -388,6 +401,13 @@ class StudyConfig:
         if unknown:
             raise config_problem(f"keys among cohort.image_columns {list(self.cohort.image_columns)}",
                                  key="study.inputs", value=unknown)
+        lesion_target = "negative" if self.cohort.lesion_class == 0 else "positive"
+        if self.cohort.lesion_masks and self.explain.target in ("positive", "negative") \
+                and self.explain.target != lesion_target:
+            raise config_problem(f"{lesion_target!r}: the lesion masks mark evidence for "
+                                 f"{self.cohort.lesion_outcome or self.cohort.positive!r} (cohort.lesion_outcome), "
+                                 f"so the maps must explain that class", key="explain.target",
+                                 value=self.explain.target)
         check_combinations(self)
         return self
 

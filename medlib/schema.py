@@ -127,17 +127,25 @@ class RunMetrics:
         thresholds: model → :class:`FrozenThreshold`.
         performance: long records (model, set, metric, estimate, lo, hi, method, ...), one per value.
         level: confidence level of the intervals.
+        recalibration: model → the frozen recalibration map (method, intercept, slope, fitted_on, n_cases,
+            n_events, reason; an isotonic map adds its knots ``x`` and ``y``), when the run fitted one.
+        localisation: Grad-CAM localisation against lesion masks, one record per model (model, layer, set,
+            scored, pointing with its interval, centre_pointing, mass, ...), when the cohort has masks.
     """
 
     thresholds: Mapping[str, FrozenThreshold] = field(default_factory=dict)
     performance: tuple[Mapping[str, Any], ...] = ()
     level: float = 0.95
+    recalibration: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    localisation: tuple[Mapping[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"thresholds": {m: {"value": _num(t.value), "method": t.method, "target": t.target,
                                    "chosen_on": t.chosen_on, "description": t.description}
                                for m, t in self.thresholds.items()},
-                "performance": [dict(r) for r in self.performance], "level": self.level}
+                "performance": [dict(r) for r in self.performance], "level": self.level,
+                "recalibration": {m: _plain(r) for m, r in self.recalibration.items()},
+                "localisation": [_plain(r) for r in self.localisation]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "RunMetrics":
@@ -153,8 +161,21 @@ class RunMetrics:
                                                      target=t.get("target"), chosen_on=str(t.get("chosen_on", "val")),
                                                      description=str(t.get("description", "")))
         return cls(thresholds=thresholds, performance=tuple(data.get("performance", ())),
-                   level=float(data.get("level", 0.95)))
+                   level=float(data.get("level", 0.95)), recalibration=dict(data.get("recalibration", {})),
+                   localisation=tuple(data.get("localisation", ())))
 
 
 def _num(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _plain(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record with JSON's types: NumPy scalars as Python numbers, NaN and infinities as None."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, (np.integer, np.bool_)):
+            value = value.item()
+        if isinstance(value, (float, np.floating)):
+            value = _num(float(value))
+        out[str(key)] = value
+    return out

@@ -381,3 +381,17 @@ def test_stdlib_dataclass_functions_work():
         dataclasses.replace(TrainConfig(), lr=0.0)
     with pytest.raises(ValueError, match="greater than or equal to 8"):
         ImageConfig(size=(4, 8, 8))
+
+
+def test_lesion_outcome_names_a_label_and_the_maps_explain_that_class():
+    """The ONFH masks mark the necrotic segment, evidence for failure (the negative class): the localisation is
+    scored on failures with the map of failure, and a map of the other class is refused before any work."""
+    onfh = load_config("params/onfh.yaml")
+    assert onfh.cohort.lesion_outcome == onfh.cohort.negative and onfh.cohort.lesion_class == 0
+    assert onfh.explain.target == "negative"
+    with pytest.raises(ConfigError, match=r"explain\.target.*'negative'.*'failure'"):
+        load_config("params/onfh.yaml", ["explain.target=positive"])
+    with pytest.raises(ConfigError, match=r"cohort\.lesion_outcome.*'success'.*'failure'"):
+        load_config("params/onfh.yaml", ["cohort.lesion_outcome=collapse"])
+    nec = load_config("params/nec.yaml")
+    assert nec.cohort.lesion_outcome is None and nec.cohort.lesion_class == 1 and nec.explain.target == "positive"

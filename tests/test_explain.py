@@ -126,6 +126,14 @@ def test_targets_true_predicted_and_list(model_2d):
     np.testing.assert_allclose(by_truth, by_prediction, atol=1e-6)  # the toy model is always right
 
 
+def test_targets_negative_is_the_map_of_class_zero(model_2d):
+    x, _ = _toy_data(SQUARE, (32, 32), 4, seed=3)
+    with GradCAMExplainer(model_2d, layer="features") as cam:
+        negative, zeros, positive = cam(x, targets="negative"), cam(x, targets=[0] * 4), cam(x, targets="positive")
+    np.testing.assert_allclose(negative, zeros, atol=1e-6)
+    assert not np.allclose(negative, positive)
+
+
 def test_registry_resnet_gives_maps_of_the_input_size():
     model = build_model("resnet18", in_channels=1, spatial_dims=2)
     with GradCAMExplainer(model, layer=default_cam_layer(model)) as cam:

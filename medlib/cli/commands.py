@@ -97,7 +97,9 @@ def _cmd_manuscript(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from medlib import synth
+    from medlib.cli.targets import demo_targets, format_targets, write_targets
     from medlib.render.site import render_reports
+    from medlib.resources import display_path
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
@@ -112,20 +114,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 synth.generate(study, data, seed=0, scale=args.scale)
     timings.append(("synthetic cohorts", time.perf_counter() - start))
     t0 = time.perf_counter()
-    for study, seconds in _run_demo_studies(studies, smoke=args.smoke, reports=args.reports, jobs=args.jobs,
-                                            quiet=console.quiet, data=data):
-        timings.append((study, seconds))
+    runs = _run_demo_studies(studies, smoke=args.smoke, reports=args.reports, jobs=args.jobs,
+                             quiet=console.quiet, data=data)
+    timings += [(r.study, r.seconds) for r in runs]
     timings.append((f"studies ({min(args.jobs, len(studies))} at a time)", time.perf_counter() - t0))
     t0 = time.perf_counter()
     with console.step("rendered the reports"):
         rendered = render_reports(args.reports, Path(args.reports) / "_site")
     timings.append(("render", time.perf_counter() - t0))
+    timings.append(("total", time.perf_counter() - start))
     print(rendered.summary() if hasattr(rendered, "summary") else rendered)
+    targets = demo_targets({r.study: r.run_dir for r in runs if r.run_dir is not None})
+    written = write_targets(targets, Path(args.reports) / "demo-targets.json", seconds=dict(timings))
+    print("\n" + format_targets(targets) + f"\n(written to {display_path(written)})")
     if not console.quiet:
         print("\nTime per step:")
         for name, seconds in timings:
             print(f"  {name:<24} {seconds:7.1f} s")
-        print(f"  {'total':<24} {time.perf_counter() - start:7.1f} s")
     return 0
 
 
@@ -139,12 +144,12 @@ def _demo_lane(study: str, params: Path, reports: str, lane: str, quiet: bool, d
 
 
 def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs: int,
-                      quiet: bool = False, data: Path = Path("data/synth")) -> list[tuple[str, float]]:
+                      quiet: bool = False, data: Path = Path("data/synth")) -> list:
     """Run the studies, ``jobs`` at a time, each in its own process limited to ``cores // jobs`` threads
     (``medlib.threads.limit_threads``; the notebook kernels inherit the limit). Each lane prints its steps
     and progress as plain lines prefixed with the study and its elapsed time.
 
-    Returns ``(study, seconds)`` in the order of ``studies``. The first study that fails raises its error, after
+    Returns each study's ``medlib.cli.runner.StudyRun`` in the order of ``studies``. The first study that fails raises its error, after
     the ones already running have finished (their reports are kept); the studies not yet started are cancelled.
     """
     import os
@@ -167,7 +172,7 @@ def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs
         for i, (study, params) in enumerate(calls):
             result = pending[i].result() if pool else _demo_lane(study, params, reports, study, quiet, data)
             print(f"{result.study}: report {display_path(result.report)} ({result.seconds:.0f} s)", flush=True)
-            out.append((result.study, result.seconds))
+            out.append(result)
         return out
     finally:
         if pool:

@@ -105,8 +105,8 @@ class GradCAMExplainer:
     def _classes(self, x: torch.Tensor, targets, y) -> list[int]:
         if isinstance(targets, (list, tuple, np.ndarray)):
             return [int(t) for t in targets]
-        if targets == "positive":
-            return [1] * len(x)
+        if targets in ("positive", "negative"):
+            return [int(targets == "positive")] * len(x)
         if targets == "true":
             if y is None:
                 raise ValueError("targets='true' needs the labels y")
@@ -114,7 +114,8 @@ class GradCAMExplainer:
         if targets == "predicted":
             with torch.no_grad():
                 return self.model(x).argmax(dim=1).tolist()
-        raise ValueError(f"targets must be 'predicted', 'true', 'positive' or a list of classes; got {targets!r}")
+        raise ValueError(f"targets must be 'predicted', 'true', 'positive', 'negative' or a list of classes; "
+                         f"got {targets!r}")
 
     def __call__(self, x: torch.Tensor, *, targets="positive", y=None, batch_size: int = 16) -> np.ndarray:
         """Maps ``[N, *spatial]`` in [0, 1] for ``x`` ``[N, C, *spatial]``; ``x`` is not modified.

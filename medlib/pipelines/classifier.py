@@ -164,13 +164,18 @@ class CamCases:
 
 def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[str, FrozenThreshold], *, model: str,
               set_name: str = "test", prepared: Prepared | None = None,
-              groups: Sequence[str] = ("TP", "FN", "FP"), min_cases: int = 6) -> CamCases:
-    """Grad-CAM maps of a gallery of one model's cases: ``explain.n_cases`` of each of ``groups`` (true
-    positives, false negatives, false positives), topped up to ``min_cases`` from those groups, then true
-    negatives, when a group is short; with the lesion masks when ``prepared`` is given and the cohort has a
-    mask column (``lesion_masks``)."""
+              groups: Sequence[str] | None = None, min_cases: int = 6) -> CamCases:
+    """Grad-CAM maps of a gallery of one model's cases: ``explain.n_cases`` of each of ``groups``, topped up to
+    ``min_cases`` from those groups, then the others, when a group is short; with the lesion masks when
+    ``prepared`` is given and the cohort has a mask column (``lesion_masks``).
+
+    ``groups`` defaults to the cases of the outcome the lesion masks mark, found and missed, and the false
+    alarms: true positives, false negatives, false positives; or, when ``cohort.lesion_outcome`` is the
+    negative label, true negatives, false positives, false negatives."""
     from medlib.explain.gradcam import GradCAMExplainer, select_gallery_cases
 
+    if groups is None:
+        groups = ("TP", "FN", "FP") if cfg.cohort.lesion_class == 1 else ("TN", "FP", "FN")
     net = results.models[model]
     data = results.data[model][set_name]
     chosen = select_gallery_cases(results.predictions, thresholds[model].value, n_per_group=cfg.explain.n_cases,
@@ -312,27 +317,32 @@ def lesion_masks(cfg: StudyConfig, table: pd.DataFrame, column: str) -> np.ndarr
 
 def localisation_values(cfg: StudyConfig, prepared: Prepared, results: DeepResults, *, set_name: str = "test",
                         n_boot: int = 2000) -> pd.DataFrame:
-    """Grad-CAM localisation of every model on the positive cases of ``set_name`` that have a lesion mask.
+    """Grad-CAM localisation of every model on the cases of ``set_name`` whose outcome the lesion masks mark
+    evidence for (``cohort.lesion_outcome``, by default the positive class) and that have a lesion mask.
 
-    The map is of the positive class (where the evidence for the event lies). Scores and the centre baseline
-    are ``medlib.explain.localisation``'s; intervals are percentile bootstraps over cases.
+    The map is of that class (where the evidence for it lies). Scores and the centre baseline are
+    ``medlib.explain.localisation``'s; intervals are percentile bootstraps over cases.
 
     Returns:
-        One row per model: model, layer, scored (cases), left_out (positives without a mask on the model's
-        grid), tolerance_px, pointing, pointing_low, pointing_high, centre_pointing, pointing_diff (paired, with
-        _low and _high), mass, mass_low, mass_high, centre_mass, note (why a model is not scored, else "").
+        One row per model: model, set, outcome (the label value scored), layer, scored (cases), left_out (cases
+        of that outcome without a mask on the model's grid), tolerance_px, pointing, pointing_low,
+        pointing_high, centre_pointing, pointing_diff (paired, with _low and _high), mass, mass_low, mass_high,
+        centre_mass, note (why a model is not scored, else "").
     """
     from medlib.explain.gradcam import GradCAMExplainer
     from medlib.explain.localisation import bootstrap_mean, score_localisation
 
+    cls = cfg.cohort.lesion_class
+    outcome = cfg.cohort.positive if cls == 1 else cfg.cohort.negative
     rows = []
     for label in results.models:
         data = results.data[label][set_name]
-        positives = [i for i, y in enumerate(data.y.tolist()) if y == 1]
-        row: dict = {"model": label, "layer": "", "scored": 0, "left_out": len(positives), "note": ""}
+        positives = [i for i, y in enumerate(data.y.tolist()) if y == cls]
+        row: dict = {"model": label, "set": set_name, "outcome": outcome, "layer": "", "scored": 0,
+                     "left_out": len(positives), "note": ""}
         problem = mask_problem(cfg, label)
         if problem is None and not positives:
-            problem = f"no positive cases in the {set_name} set"
+            problem = f"no {outcome!r} cases in the {set_name} set"
         if problem is not None:
             rows.append({**row, "note": f"not scored: {problem}"})
             continue
@@ -342,10 +352,10 @@ def localisation_values(cfg: StudyConfig, prepared: Prepared, results: DeepResul
         layer = cam_layer(cfg, results, model=label, input_shape=tuple(data.x.shape[1:]))
         row.update(layer=layer.describe(), scored=int(keep.sum()), left_out=int((~keep).sum()))
         if not keep.any():
-            rows.append({**row, "note": "not scored: no positive case has a non-empty lesion mask"})
+            rows.append({**row, "note": f"not scored: no {outcome!r} case has a non-empty lesion mask"})
             continue
         with GradCAMExplainer(results.models[label], layer=layer.layer) as cam:
-            maps = cam(x, targets="positive")
+            maps = cam(x, targets=[cls] * len(x))
         s = score_localisation(maps, masks[keep])
         seed = cfg.train.seed
         for key, values, base in (("pointing", s.pointing, s.centre_pointing), ("mass", s.mass, s.centre_mass)):
@@ -364,23 +374,22 @@ def _pct(est: float, low: float | None = None, high: float | None = None) -> str
     return text if low is None else f"{text} ({100 * low:.0f} to {100 * high:.0f})"
 
 
-def cam_localisation(cfg: StudyConfig, prepared: Prepared, results: DeepResults, *, set_name: str = "test",
-                     n_boot: int = 2000) -> pd.DataFrame:
-    """The report's localisation table: per model the pointing-game hit rate and the share of map energy
-    inside the lesion mask on the positive cases of ``set_name``, each with a 95% bootstrap interval, beside
-    the centre baseline (``localisation_values`` has the numbers)."""
-    values = localisation_values(cfg, prepared, results, set_name=set_name, n_boot=n_boot)
+def localisation_table(values: pd.DataFrame) -> pd.DataFrame:
+    """The report's localisation table from ``localisation_values``: per model the pointing-game hit rate and
+    the share of map energy inside the lesion mask, each with a 95% bootstrap interval, beside the centre
+    baseline; the cases scored are named by their outcome."""
     table = []
     for _, r in values.iterrows():
         if r["note"]:
-            table.append({"Model": r["model"], "Positives scored": 0, "Pointing game": "–", "Centre baseline": "–",
+            table.append({"Model": r["model"], "Cases scored": 0, "Pointing game": "–", "Centre baseline": "–",
                           "Difference": "–", "Energy in lesion": "–", "Centre baseline energy": "–",
                           "Grad-CAM layer": r["note"]})
             continue
         diff = (f"{100 * r['pointing_diff']:+.0f} points ({100 * r['pointing_diff_low']:+.0f} to "
                 f"{100 * r['pointing_diff_high']:+.0f})")
-        scored = f"{int(r['scored'])}" + (f" ({int(r['left_out'])} without a mask left out)" if r["left_out"] else "")
-        table.append({"Model": r["model"], "Positives scored": scored,
+        scored = f"{int(r['scored'])} {r['outcome']}" + (f" ({int(r['left_out'])} without a mask left out)"
+                                                          if r["left_out"] else "")
+        table.append({"Model": r["model"], "Cases scored": scored,
                       "Pointing game": _pct(r["pointing"], r["pointing_low"], r["pointing_high"]),
                       "Centre baseline": _pct(r["centre_pointing"]), "Difference": diff,
                       "Energy in lesion": _pct(r["mass"], r["mass_low"], r["mass_high"]),

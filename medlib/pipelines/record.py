@@ -5,7 +5,8 @@ contains, as plain data that the report's checklist, the viewer and the manuscri
   scored (``medlib.stats.choose_threshold``).
 - ``freeze_recalibration``: each model's recalibration map, fitted on the validation set only and frozen
   (``medlib.stats.fit_recalibration``); decision curves use the recalibrated risks.
-- ``save_metrics``: ``metrics.json`` (``medlib.schema.RunMetrics``).
+- ``save_metrics``: ``metrics.json`` (``medlib.schema.RunMetrics``); ``record_results`` adds the frozen
+  recalibration maps and the Grad-CAM localisation scores to it once they are computed.
 - ``report_sections``: the labels of the tables and figures this run's report holds, decided once from the
   config and the data; the notebook shows exactly these, and the checklist points only at these.
 - ``run_summary``: everything the checklists need to know about the run.
@@ -13,6 +14,7 @@ contains, as plain data that the report's checklist, the viewer and the manuscri
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Mapping
 
@@ -135,6 +137,19 @@ def save_metrics(run, thresholds: Mapping[str, FrozenThreshold], values: pd.Data
                  level: float = 0.95) -> RunMetrics:
     """Write ``metrics.json``: the frozen thresholds and the performance values (``performance_values``)."""
     metrics = RunMetrics(thresholds=dict(thresholds), performance=tuple(values.to_dict("records")), level=level)
+    run.write_metrics(metrics.to_json())
+    return metrics
+
+
+def record_results(run, *, recalibration: Mapping[str, Any] | None = None,
+                   localisation: pd.DataFrame | None = None) -> RunMetrics:
+    """Add the frozen recalibration maps (model → ``medlib.stats.Recalibrator``) and the Grad-CAM localisation
+    scores (``classifier.localisation_values``) to the run's ``metrics.json``, written by ``save_metrics``."""
+    metrics = RunMetrics.from_json(run.read_metrics())
+    if recalibration is not None:
+        metrics = dataclasses.replace(metrics, recalibration={m: r.to_record() for m, r in recalibration.items()})
+    if localisation is not None:
+        metrics = dataclasses.replace(metrics, localisation=tuple(localisation.to_dict("records")))
     run.write_metrics(metrics.to_json())
     return metrics
 
