@@ -148,10 +148,12 @@ def test_other_seed_gives_other_cohort(cohorts: dict[str, Path], tmp_path: Path)
 
 # The cohorts of seed 0, scale 0.05, image_size 16: (manifest.csv, every file's content). A change to the drawn
 # data fails here; if it is deliberate, say so in the change and pin the new values. Re-pinned deliberately for
-# issue #16.1 / #18.4: lesion findings and masks, stronger separations, planted near-duplicates.
+# issue #16.1 / #18.4: lesion findings and masks, stronger separations, planted near-duplicates; then NEC's
+# pneumatosis moved to the lower abdomen's quadrants and free air made rarer, so the centre baseline no longer
+# hits most lesions.
 PINNED = {
     "nec": ("b556265487e867caa754c2b6f4cbfa22acb944156fd5dcba8e7cc69ff98e277e",
-            "e30d1aca265f70d9eb38535c0fd415429c616424d8b0c159786c56eed894be09"),
+            "ff73b82091f06b3807d0269575f815725e62893e5adccc4eb732c0dca75ef619"),
     "onfh": ("58201b6adc4ba6e330289509b5191a6f3fcc22df4450efe538936d0f421abefc",
              "fe871c0992da54fc2a686cea0175281f0aa94895fd46f6cdae41affa4ecb7263"),
     "ich": ("9a3512a543da2733336ae5736573113138773d52a1567b101974698f8f8d1d60",
@@ -565,9 +567,21 @@ def _closest_to_original(images: dict[str, np.ndarray], original: str, copy: str
     return _similarity(sig[original], sig[copy]) > others
 
 
+def _hash_closest(images: dict[str, np.ndarray], original: str, copy: str) -> bool:
+    """By medlib's perceptual-hash similarity (what the report's duplicate check uses), the copy is more similar
+    to its original than to any other image of the cohort."""
+    from medlib.data.duplicates import _similarity as hash_similarity, fingerprint
+
+    ids = [c for c in images if c != copy]
+    sims = hash_similarity([fingerprint(images[c]) for c in ids], [fingerprint(images[copy])])[:, 0]
+    return ids[int(np.argmax(sims))] == original
+
+
 def test_nec_planted_copies_are_what_the_sidecar_says(cohorts: dict[str, Path]) -> None:
-    """Exact: the same stored pixels. Near: the copy is closer to its original than to any other image, and the
-    stated rotation or zoom (applied with scipy.ndimage, as a reference) brings the original closer still."""
+    """Exact: the same stored pixels. Near: the copy is closer to its original than to any other image (by the
+    correlation of block-averaged signatures, or, for a zoomed copy, which shifts every block, by medlib's
+    perceptual hashes), and the stated rotation or zoom (applied with scipy.ndimage, as a reference) brings the
+    original closer still."""
     root, table = cohorts["nec"].parent, _manifest(cohorts, "nec").set_index("case_id")
     images = {c: read_image(root / table.at[c, "xray"]).array for c in table.index}
     for _, pair in _sidecar(cohorts, "nec").iterrows():
@@ -576,7 +590,8 @@ def test_nec_planted_copies_are_what_the_sidecar_says(cohorts: dict[str, Path]) 
             pixels = [pydicom.dcmread(root / table.at[c, "xray"]).pixel_array for c in pair[["case_id_a", "case_id_b"]]]
             assert np.array_equal(*pixels)
             continue
-        assert _closest_to_original(images, pair["case_id_a"], pair["case_id_b"])
+        closest = _hash_closest if pair["kind"] == "scale" else _closest_to_original
+        assert closest(images, pair["case_id_a"], pair["case_id_b"])
         amount = float(re.search(r"[-+]?\d+\.\d+", pair["transform"].replace("x", " ")).group())
         if pair["kind"] == "rotate":
             turned = ndimage.rotate(a, amount, reshape=False, order=1, mode="nearest")

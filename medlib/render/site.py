@@ -235,6 +235,33 @@ def _publish(staging: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
+def _render_site_and_manuscripts(reports: Path, staging: Path, with_manuscript: list) -> dict[str, tuple[Path, ...]]:
+    """Render the site into ``staging`` and each report's manuscript into ``staging/manuscripts/<stem>``.
+
+    The Quarto runs are independent (the site is one project, each manuscript its own under
+    ``_manuscripts/<stem>``), so they run side by side, as many as there are cores; each one is mostly a
+    single-threaded Quarto process. The manuscripts are built beside the staging folder and moved into it once
+    the site is done, since a project render may clear its output folder first.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    aside = Path(tempfile.mkdtemp(prefix=".manuscripts-", dir=reports))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 1 + len(with_manuscript)))) as pool:
+            site_job = pool.submit(run_quarto, ["render", ".", "--output-dir", staging.name], cwd=reports,
+                                   what="the report site")
+            jobs = {r.stem: pool.submit(build_manuscript, r, aside / r.stem) for r in with_manuscript}
+            site_job.result()
+            built = {stem: job.result() for stem, job in jobs.items()}
+        for stem in built:
+            (staging / "manuscripts").mkdir(exist_ok=True)
+            shutil.move(str(aside / stem), str(staging / "manuscripts" / stem))
+        return {stem: tuple(staging / "manuscripts" / stem / f.name for f in files) for stem, files in built.items()}
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
 def render_reports(reports_dir: str | Path = "reports", out_dir: str | Path | None = None, *, pdf: bool = True,
                    manuscripts: bool = True, benchmarks: str | Path | None = None) -> RenderResult:
     """Render the executed notebooks of ``reports_dir`` with Quarto: the site, a PDF per study and, with
@@ -266,9 +293,8 @@ def render_reports(reports_dir: str | Path = "reports", out_dir: str | Path | No
     staging = Path(tempfile.mkdtemp(prefix=".site-", dir=reports))
     notes = [f"no manuscript for {stem}: {p}" for stem, p in problems.items() if p]
     try:
-        run_quarto(["render", ".", "--output-dir", staging.name], cwd=reports, what="the report site")
-        built = {r.stem: build_manuscript(r, staging / "manuscripts" / r.stem)
-                 for r in site.reports if problems.get(r.stem, "skip") is None}
+        built = _render_site_and_manuscripts(reports, staging, [r for r in site.reports
+                                                                if problems.get(r.stem, "skip") is None])
         _publish(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

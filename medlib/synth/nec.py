@@ -1,8 +1,9 @@
 """NEC: one neonatal abdominal radiograph (AP) per patient; outcome surgery versus no surgery.
 
 A latent severity drawn from ``N(SEPARATION * y, 1)`` drives the localised findings: pneumatosis (1-3 bowel
-segments full of intramural gas bubbles with a lucent rail, from severity ``_FINDING_FROM``), portal venous gas
-and free air. Every infant who needed surgery has at least one segment (its severity is at least
+segments full of intramural gas bubbles with a lucent rail, from severity ``_FINDING_FROM``, anywhere in the
+lower abdomen's quadrants, so that where the lesion is varies between infants and a map that always points at
+the image centre misses it), portal venous gas and, in the severest, free air. Every infant who needed surgery has at least one segment (its severity is at least
 ``_POSITIVE_FLOOR``); about one in five without surgery has a milder one. Label-independent distractors: tubes,
 catheters, electrodes, ordinary gas, dilated loops and mottled stool. The lesion mask (``lesion_mask``, a PNG on
 the DICOM's pixel grid) marks the region of each finding; it is all zero where none was drawn. Files are 12-bit
@@ -96,8 +97,8 @@ def _pneumatosis(rng: np.random.Generator, y: np.ndarray, x: np.ndarray, w: floa
     gas = np.zeros(np.broadcast_shapes(y.shape, x.shape), np.float32)
     region = np.zeros(gas.shape, bool)
     n_segments = 0 if k < _FINDING_FROM else min(3, 1 + int(rng.poisson(0.4 * (k - _FINDING_FROM))))
-    for _ in range(n_segments):
-        cy, cx = rng.uniform(-0.05, 0.65), rng.uniform(-0.4, 0.4) * w
+    for _ in range(n_segments):  # in the lower abdomen's four quadrants, away from the image centre
+        cy, cx = rng.uniform(0.25, 0.75), rng.choice([-1, 1]) * rng.uniform(0.2, 0.5) * w
         rr = rng.uniform(0.12, 0.18) * (1 + 0.1 * k)
         amp = 0.1 + 0.04 * k
         n_bubbles = int(rng.integers(14, 24))
@@ -123,7 +124,7 @@ def _disease(rng: np.random.Generator, y: np.ndarray, x: np.ndarray, w: float, s
                              edge=0.01)
             gas = np.maximum(gas, 0.12 * branch)
             region |= ellipse(y, x, -0.32 + 0.12 * np.sin(t), -0.12 * w + 0.12 * np.cos(t), 0.06, 0.18, t) > 0.5
-    if k + rng.normal(0, 0.7) > 2.8:  # pneumoperitoneum: football sign with the falciform ligament
+    if k + rng.normal(0, 0.7) > 3.6:  # pneumoperitoneum (the severest): football sign, falciform ligament
         football = ellipse(y, x, 0.12, 0.0, 0.5, 0.46 * w, edge=0.06)
         gas = gas + 0.09 * football
         gas -= 0.05 * ((np.abs(x + 0.05) < 0.012) & (np.abs(y - 0.05) < 0.35))
