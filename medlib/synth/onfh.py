@@ -124,7 +124,9 @@ def _hip_image(rng: np.random.Generator, n: int, sev: float, lesion: float, frog
     """Attenuation map of a hip radiograph crop (AP or frog-leg lateral) and its lesion mask, both mirrored
     for a left hip."""
     y, x = grid2(n)
-    head = (rng.normal(-0.12, 0.04), rng.normal(0.05, 0.04), rng.uniform(0.27, 0.32))
+    # where the femoral head lies in the crop varies (positioning, field of view), so that a map pointing at the
+    # image centre does not find the necrotic segment by default
+    head = (rng.uniform(-0.45, 0.2), rng.uniform(-0.3, 0.35), rng.uniform(0.27, 0.32))
     lesion_img, head_mask, lesion_mask = _hip_head(rng, y, x, head, sev, lesion, frog, n)
     img = 0.2 + 0.05 * y + 0.03 * smooth_noise(rng, (n, n), n / 10)
     img = img + _hip_pelvis(rng, y, x, head, n) + _hip_femur(rng, y, x, head, head_mask, frog, n) + lesion_img
