@@ -230,7 +230,7 @@ class ModelConfig:
     weights_path: PathText | None = None       # local weights file (e.g. MedicalNet 3D)
     multiview: Literal["shared", "separate"] = "separate"  # one backbone per view, or one shared
     cam_layer: Text | None = None          # layer name for Grad-CAM; None = the model's default
-    width: Positive = 1.0                  # channel-width multiplier (3D vgg16 only: 0.5 = 16 to 128 channels)
+    width: Positive = 1.0                  # channel-width multiplier of the 3D vgg16, resnet10 and resnet18
 
     @property
     def display_name(self) -> str:

@@ -149,6 +149,13 @@ def test_medicalnet_layout():
     assert sum(isinstance(m, torch.nn.BatchNorm3d) for m in vgg.modules()) == 13
 
 
+def test_3d_resnet_width_scales_its_channels():
+    half = build_model("resnet18", in_channels=3, spatial_dims=3, width=0.5)
+    full = build_model("resnet18", in_channels=3, spatial_dims=3)
+    assert half.conv1.out_channels == 32 and full.conv1.out_channels == 64
+    assert half.fc.in_features == 256 and half(torch.zeros(2, 3, 32, 32, 32)).shape == (2, 2)
+
+
 def test_vgg16_width_scales_every_block():
     full = build_model("vgg16", in_channels=3, spatial_dims=3)
     half = build_from_config(ModelConfig(name="vgg16", spatial_dims=3, width=0.5), in_channels=3,
@@ -178,7 +185,7 @@ def test_unknown_model_lists_available():
     (dict(name="simplevit", in_channels=1, image_size=(32, 32), pretrained=True), "no ImageNet weights"),
     (dict(name="vgg16", in_channels=1, spatial_dims=3, pretrained=True), "weights_path"),
     (dict(name="resnet18", in_channels=1, width=0.5), r"width 0.5 is not supported by the 2D model 'resnet18'"),
-    (dict(name="resnet10", in_channels=1, spatial_dims=3, width=2.0), r"only \['3D vgg16'\]"),
+    (dict(name="densenet121", in_channels=1, width=2.0), r"only \['3D resnet10', '3D resnet18', '3D vgg16'\]"),
     (dict(name="vgg16", in_channels=1, spatial_dims=3, width=0.0), "width must be > 0"),
 ])
 def test_bad_arguments(kwargs, match):

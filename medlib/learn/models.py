@@ -98,12 +98,13 @@ def _simplevit(in_channels: int, num_classes: int, image_size: Sequence[int] | N
 
 
 # ---------------------------------------------------------------- 3D models
-def _monai_resnet(depth: int, in_channels: int, num_classes: int) -> nn.Module:
+def _monai_resnet(depth: int, in_channels: int, num_classes: int, width: float = 1.0) -> nn.Module:
     """MedicalNet's ResNet layout (7^3 stride-2 first conv, max-pool) through MONAI.
 
     Shortcut type and downsample bias follow MONAI's ``get_medicalnet_pretrained_resnet_args`` so that the
     MedicalNet weight files load: ResNet10 uses shortcut B (1x1x1 conv + BN) without bias, ResNet18 shortcut A
-    (parameter-free) with bias.
+    (parameter-free) with bias. ``width`` is MONAI's ``widen_factor`` (0.5: 32 to 256 channels instead of 64 to
+    512); MedicalNet's files fit width 1.0 only.
     """
     from monai.networks.nets import resnet
     from monai.networks.nets.resnet import get_medicalnet_pretrained_resnet_args
@@ -111,7 +112,7 @@ def _monai_resnet(depth: int, in_channels: int, num_classes: int) -> nn.Module:
     bias_downsample, shortcut = get_medicalnet_pretrained_resnet_args(depth)
     builder = {10: resnet.resnet10, 18: resnet.resnet18}[depth]
     return builder(spatial_dims=3, n_input_channels=in_channels, num_classes=num_classes, conv1_t_size=7,
-                   conv1_t_stride=2, shortcut_type=shortcut, bias_downsample=bias_downsample)
+                   conv1_t_stride=2, shortcut_type=shortcut, bias_downsample=bias_downsample, widen_factor=width)
 
 
 VGG16_WIDTHS = ((32, 32), (64, 64), (128, 128, 128), (256, 256, 256), (256, 256, 256))
@@ -226,11 +227,12 @@ def _build_3d(name: str) -> Builder:
                              f"MedicalNet file and pretrained: false")
         if name == "vgg16":
             return VGG3D(in_channels, num_classes, width=width)
-        return _monai_resnet(int(name.removeprefix("resnet")), in_channels, num_classes)
+        return _monai_resnet(int(name.removeprefix("resnet")), in_channels, num_classes, width)
     return build
 
 
-WIDTH_MODELS = {(3, "vgg16")}  # (spatial_dims, name) of the models with a channel-width multiplier
+WIDTH_MODELS = {(3, "vgg16"), (3, "resnet10"), (3, "resnet18")}  # (spatial_dims, name) of the models with a
+#                                                                  channel-width multiplier
 
 REGISTRY: dict[int, dict[str, Builder]] = {
     2: {n: _build_2d(n) for n in ("resnet18", "resnet50", "densenet121", "simplevit")},
@@ -283,7 +285,7 @@ def build_model(name: str, *, in_channels: int, num_classes: int = 2, spatial_di
         weights_path: a local state-dict file loaded after building (see ``load_weights``).
         multiview: ``"separate"`` (one backbone per view), ``"shared"``, or None (no multi-view).
         image_size: (H, W) of the input; required by ``simplevit``.
-        width: channel-width multiplier; only the 3D ``vgg16`` has one (other models take 1.0 only).
+        width: channel-width multiplier; the 3D ``vgg16``, ``resnet10`` and ``resnet18`` have one (others: 1.0).
 
     Raises:
         KeyError: unknown name, listing the available ones.
