@@ -1,4 +1,4 @@
-"""Shared fixtures: the reference data folder (../shared/reference) and small helpers."""
+"""Shared fixtures: the reference data folder (../shared/reference), a finished fake run, and small helpers."""
 
 from __future__ import annotations
 
@@ -34,6 +34,41 @@ def reference_dir() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return found
+
+
+def _write_fake_run(root: Path, cfg, cohort, cams: dict, metrics: dict | None, *, run_id: str = "fake") -> Path:
+    """A finished run as a study writes it: config, split, predictions (scores that separate the classes a
+    little), ``metrics.json`` when given, and a Grad-CAM map per case of each model in ``cams`` (model -> map
+    shape), under ``root/runs/<study>/<run_id>``."""
+    import numpy as np
+    import pandas as pd
+
+    from medlib.data.cohort import split_cohort
+    from medlib.runs.folder import new_run
+
+    run = new_run(cfg.study.name, runs_dir=Path(root) / "runs", run_id=run_id)
+    run.write_config(cfg)
+    split = split_cohort(cohort, ratios=cfg.split.ratios, seed=0)
+    run.write_split(split)
+    rng = np.random.default_rng(0)
+    rows = [split.assign(model=m.display_name, y_true=split["y"],
+                         score=np.clip(0.35 * split["y"] + rng.uniform(0, 0.65, len(split)), 0, 1))
+            for m in cfg.models]
+    run.write_predictions(pd.concat(rows)[["case_id", "patient_id", "model", "set", "y_true", "score"]])
+    if metrics is not None:
+        run.write_metrics(metrics)
+    for model, shape in cams.items():
+        grid = np.indices(shape).sum(axis=0).astype(np.float32)
+        folder = run.model_cams_dir(model)
+        for case_id in split["case_id"]:
+            np.save(folder / f"{case_id}.npy", grid / grid.max())
+    return run.path
+
+
+@pytest.fixture(scope="session")
+def fake_run():
+    """``fake_run(root, cfg, cohort, cams, metrics, run_id="fake")``: see ``_write_fake_run``."""
+    return _write_fake_run
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,36 +51,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _fake_run(workspace: Path) -> Path:
-    """A finished run of the default study as a run writes it: config, split, predictions (scores that separate
-    the classes a little), thresholds frozen in metrics.json and a Grad-CAM map per case."""
-    from medlib.data.cohort import load_cohort, split_cohort
+def _fake_run(workspace: Path, fake_run) -> Path:
+    """A finished run of the default study (``fake_run``, conftest) with thresholds frozen in metrics.json and a
+    Grad-CAM map per case of its first model."""
+    from medlib.data.cohort import load_cohort
     from medlib.pipelines.prepare import load_study
-    from medlib.runs.folder import new_run
     from medlib.schema import FrozenThreshold, RunMetrics
 
     cfg = load_study("params/nec.yaml", check=False, root=workspace)
     cohort = load_cohort(cfg.cohort.manifest, cfg.cohort)
-    run = new_run(cfg.study.name, runs_dir=workspace / "runs", run_id="browser")
-    run.write_config(cfg)
-    split = split_cohort(cohort, ratios=cfg.split.ratios, seed=0)
-    run.write_split(split)
-    rng = np.random.default_rng(0)
-    rows = [split.assign(model=m.display_name, y_true=split["y"],
-                         score=np.clip(0.35 * split["y"] + rng.uniform(0, 0.65, len(split)), 0, 1))
-            for m in cfg.models]
-    run.write_predictions(pd.concat(rows)[["case_id", "patient_id", "model", "set", "y_true", "score"]])
-    run.write_metrics(RunMetrics(thresholds={m.display_name: FrozenThreshold(value=0.5, method="youden")
-                                             for m in cfg.models}).to_json())
-    grid = np.indices((16, 16)).sum(axis=0).astype(np.float32)
-    folder = run.model_cams_dir(cfg.models[0].display_name)
-    for case_id in split["case_id"]:
-        np.save(folder / f"{case_id}.npy", grid / grid.max())
-    return run.path
+    metrics = RunMetrics(thresholds={m.display_name: FrozenThreshold(value=0.5, method="youden")
+                                     for m in cfg.models}).to_json()
+    return fake_run(workspace, cfg, cohort, {cfg.models[0].display_name: (16, 16)}, metrics, run_id="browser")
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, fake_run):
     """A workspace with the default study's cohort and a run, its notebooks/ folder served by JupyterLab."""
     from medlib import synth
 
@@ -91,7 +76,7 @@ def lab(tmp_path_factory):
     shutil.copy(PROJECT_ROOT / "notebooks" / "explore.ipynb", workspace / "notebooks" / "explore.ipynb")
     os.environ["MEDLIB_WORKSPACE"] = str(workspace)
     try:
-        _fake_run(workspace)
+        _fake_run(workspace, fake_run)
     finally:
         del os.environ["MEDLIB_WORKSPACE"]
     nb = json.loads((PROJECT_ROOT / "notebooks" / "explore.ipynb").read_text())

@@ -37,33 +37,8 @@ def _metrics(thresholds: dict[str, float], description: str = "") -> dict:
                                   for m, v in thresholds.items()}).to_json()
 
 
-def _fake_run(root: Path, cfg, cohort, cams: dict[str, tuple[int, ...]], metrics: dict | None):
-    """A finished run as a study writes it: config, split, predictions, metrics.json, cams/<model>/<case>.npy."""
-    from medlib.data.cohort import split_cohort
-    from medlib.runs.folder import new_run
-
-    run = new_run(cfg.study.name, runs_dir=root / "runs", run_id="fake")
-    run.write_config(cfg)
-    split = split_cohort(cohort, ratios=cfg.split.ratios, seed=0)
-    run.write_split(split)
-    rng = np.random.default_rng(0)
-    rows = []
-    for model in [m.display_name for m in cfg.models]:
-        score = np.clip(0.35 * split["y"] + rng.uniform(0, 0.65, len(split)), 0, 1)
-        rows.append(split.assign(model=model, y_true=split["y"], score=score))
-    run.write_predictions(pd.concat(rows)[["case_id", "patient_id", "model", "set", "y_true", "score"]])
-    if metrics is not None:
-        run.write_metrics(metrics)
-    for model, shape in cams.items():
-        folder = run.model_cams_dir(model)
-        grid = np.indices(shape).sum(axis=0).astype(np.float32)
-        for case_id in split["case_id"]:
-            np.save(folder / f"{case_id}.npy", grid / grid.max())
-    return run.path
-
-
 @pytest.fixture(scope="module")
-def nec(tmp_path_factory):
+def nec(tmp_path_factory, fake_run):
     from medlib import synth
 
     root = tmp_path_factory.mktemp("nec")
@@ -71,30 +46,30 @@ def nec(tmp_path_factory):
     cfg, cohort = _load("nec", manifest)
     metrics = _metrics({"ResNet18": 0.5}, "Youden index on the validation set")
     metrics["thresholds"]["SimpleViT"] = {"value": 0.4, "method": "youden", "target": None, "chosen_on": "val"}
-    run = _fake_run(root, cfg, cohort, {"ResNet18": (16, 16)}, metrics)
+    run = fake_run(root, cfg, cohort, {"ResNet18": (16, 16)}, metrics)
     return cfg, cohort, run
 
 
 @pytest.fixture(scope="module")
-def glioma(tmp_path_factory):
+def glioma(tmp_path_factory, fake_run):
     from medlib import synth
 
     root = tmp_path_factory.mktemp("glioma")
     manifest = synth.generate("glioma", root / "data", scale=0.1, image_size=16)
     cfg, cohort = _load("glioma", manifest)
-    run = _fake_run(root, cfg, cohort, {"ResNet10-3D": (8, 8, 8)}, _metrics({"ResNet10-3D": 0.5}))
+    run = fake_run(root, cfg, cohort, {"ResNet10-3D": (8, 8, 8)}, _metrics({"ResNet10-3D": 0.5}))
     return cfg, cohort, run
 
 
 @pytest.fixture(scope="module")
-def onfh(tmp_path_factory):
+def onfh(tmp_path_factory, fake_run):
     from medlib import synth
 
     root = tmp_path_factory.mktemp("onfh")
     manifest = synth.generate("onfh", root / "data", scale=0.1, image_size=32)
     cfg, cohort = _load("onfh", manifest)
-    run = _fake_run(root, cfg, cohort, {"AP only": (8, 8), "Both views": (2, 8, 8)},
-                    _metrics({"AP only": 0.5, "Both views": 0.5}))
+    run = fake_run(root, cfg, cohort, {"AP only": (8, 8), "Both views": (2, 8, 8)},
+                   _metrics({"AP only": 0.5, "Both views": 0.5}))
     return cfg, cohort, run
 
 
