@@ -33,6 +33,10 @@ SET_LABELS = {"train": "Training", "val": "Validation", "test": "Test", "externa
 INTERNAL_SETS = ("train", "val", "test")
 #: Sets a performance table reports: validation (a tuning set), test and external.
 EVALUATION_SETS = ("val", "test", "external")
+#: The set used for early stopping, model choice and the threshold; headline numbers never come from it.
+TUNING_SET = "val"
+#: The evaluation sets nothing was tuned on.
+UNTOUCHED_SETS = tuple(s for s in EVALUATION_SETS if s != TUNING_SET)
 #: The set a report's figures show, in order of preference: the internal test set, else the external set, else
 #: validation.
 PRIMARY_SET_ORDER = ("test", "external", "val")

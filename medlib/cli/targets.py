@@ -21,24 +21,23 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from medlib.schema import TUNING_SET, UNTOUCHED_SETS
+
 __all__ = ["AUC_TARGET", "POINTING_TARGET", "demo_targets", "format_targets", "write_targets"]
 
 AUC_TARGET = 0.85
 POINTING_TARGET = 0.70
-_UNTOUCHED = ("test", "external")
-
-
-NOT_CNN = {"simplevit"}  # registry names of the models that are not convolutional networks
 
 
 def _record(run_dir: Path) -> tuple[set[str], dict[str, Any]]:
     """The display names of the run's CNNs (none in the feature design) and its ``metrics.json``."""
+    from medlib.learn.models import NOT_CONVOLUTIONAL
     from medlib.runs.folder import open_run
 
     run = open_run(run_dir)
     config = run.read_config(raw=True)
     models = config.get("models") or []
-    cnns = {m.get("label") or m.get("name") for m in models if m.get("name") not in NOT_CNN}
+    cnns = {m.get("label") or m.get("name") for m in models if m.get("name") not in NOT_CONVOLUTIONAL}
     return (cnns if config.get("design", "classifier") == "classifier" else set()), run.read_metrics()
 
 
@@ -58,9 +57,9 @@ def demo_targets(runs: Mapping[str, Path]) -> dict[str, pd.DataFrame]:
         for r in metrics.get("performance", ()):
             if r.get("metric") != "auc":
                 continue
-            if r["set"] == "val":
+            if r["set"] == TUNING_SET:
                 val_auc[r["model"]] = r.get("value")
-            if r["set"] in _UNTOUCHED:
+            if r["set"] in UNTOUCHED_SETS:
                 auc = r.get("value")
                 cnn = r["model"] in cnns
                 aucs.append({"study": study, "cnn": cnn, "model": r["model"], "set": r["set"], "auc": auc,

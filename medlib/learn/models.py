@@ -28,7 +28,8 @@ from torch import nn
 from medlib.learn.weights import (TORCHVISION_WEIGHTS, adapt_conv_weight, imagenet_weights_file,
                                   load_imagenet_weights, load_weights, require_imagenet_weights)
 
-__all__ = ["CAM_MIN_CELLS", "MultiView", "MultiViewNet", "VGG3D", "VGG16_WIDTHS", "REGISTRY", "WIDTH_MODELS", "available_models",
+__all__ = ["CAM_MIN_CELLS", "MultiView", "MultiViewNet", "NOT_CONVOLUTIONAL", "VGG3D", "VGG16_WIDTHS", "REGISTRY",
+           "WIDTH_MODELS", "available_models",
            "build_model", "build_from_config", "cam_layer_candidates", "check_width", "default_cam_layer", "get_layer",
            "layer_output_sizes", "vit_patch_size", "vit_reshape_transform",
            # weight files (medlib.learn.weights), importable from here as before
@@ -231,6 +232,7 @@ def _build_3d(name: str) -> Builder:
     return build
 
 
+NOT_CONVOLUTIONAL = frozenset({"simplevit"})  # registry names of the models that are not CNNs (a vision transformer)
 WIDTH_MODELS = {(3, "vgg16"), (3, "resnet10"), (3, "resnet18")}  # (spatial_dims, name) of the models with a
 #                                                                  channel-width multiplier
 

@@ -337,18 +337,18 @@ def localisation_values(cfg: StudyConfig, prepared: Prepared, results: DeepResul
     rows = []
     for label in results.models:
         data = results.data[label][set_name]
-        positives = [i for i, y in enumerate(data.y.tolist()) if y == cls]
+        cases = [i for i, y in enumerate(data.y.tolist()) if y == cls]
         row: dict = {"model": label, "set": set_name, "outcome": outcome, "layer": "", "scored": 0,
-                     "left_out": len(positives), "note": ""}
+                     "left_out": len(cases), "note": ""}
         problem = mask_problem(cfg, label)
-        if problem is None and not positives:
+        if problem is None and not cases:
             problem = f"no {outcome!r} cases in the {set_name} set"
         if problem is not None:
             rows.append({**row, "note": f"not scored: {problem}"})
             continue
-        masks = lesion_masks(cfg, _rows(prepared, [data.case_id[i] for i in positives]), lesion_column(cfg, label))
+        masks = lesion_masks(cfg, _rows(prepared, [data.case_id[i] for i in cases]), lesion_column(cfg, label))
         keep = masks.reshape(len(masks), -1).any(axis=1)
-        x = data.x[[i for i, k in zip(positives, keep) if k]]
+        x = data.x[[i for i, k in zip(cases, keep) if k]]
         layer = cam_layer(cfg, results, model=label, input_shape=tuple(data.x.shape[1:]))
         row.update(layer=layer.describe(), scored=int(keep.sum()), left_out=int((~keep).sum()))
         if not keep.any():

@@ -134,6 +134,7 @@ def _fit_intercept(y: np.ndarray, p: np.ndarray, level: float) -> tuple[float, t
     from scipy.special import expit
 
     offset = logit(p)
+    # logit clips p to [1e-12, 1 - 1e-12], so |offset| <= 27.7 and [-100, 100] always brackets the root
     root = brentq(lambda a: float(np.sum(y - expit(a + offset))), -100.0, 100.0, xtol=1e-12)
     return _coef(_glm(y, np.ones((len(y), 1)), offset=offset, start=[root]), 0, level)
 
