@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from medlib.config import AnalysisConfig
+from medlib.config import AnalysisConfig, ImageConfig
 from medlib.report import analyses
 from medlib.schema import FrozenThreshold
 from medlib.stats import auc
@@ -45,7 +45,8 @@ def run_parts(tmp_path_factory):
                           "set": table.set, "y_true": table.y, "score": score})
     cfg = SimpleNamespace(cohort=SimpleNamespace(image_columns=("image",), covariates=("age", "site"),
                                                  categorical=("site",)),
-                          analysis=AnalysisConfig(subgroups=("site", "vendor", "age"), allow_exact_duplicates=True))
+                          analysis=AnalysisConfig(subgroups=("site", "vendor", "age"), allow_exact_duplicates=True),
+                          image=ImageConfig())
     prepared = SimpleNamespace(table=table, cohort=SimpleNamespace(manifest=root / "manifest.csv"))
     return cfg, prepared, preds, {"CNN": FrozenThreshold(value=0.5, method="fixed", target=0.5)}
 
@@ -99,7 +100,7 @@ def test_duplicate_check_records_and_stops(run_parts, tmp_path):
     record = json.loads((tmp_path / "duplicates.json").read_text())
     assert record["pairs"][0]["case_b"] == "c399"
     assert "1 exact" in analyses.duplicates_paragraph(check, few)
-    strict = SimpleNamespace(cohort=cfg.cohort, analysis=AnalysisConfig())
+    strict = SimpleNamespace(cohort=cfg.cohort, analysis=AnalysisConfig(), image=cfg.image)
     from medlib.data.duplicates import DuplicateImagesError
 
     with pytest.raises(DuplicateImagesError, match="c0"):

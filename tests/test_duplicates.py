@@ -1,5 +1,6 @@
 """Duplicate images across sets: a planted exact copy, a rotated-and-rescaled copy, a mirrored copy and a
-re-exposed copy are found across sets, distinct images are not, and the run-stopping rules name the pairs."""
+re-exposed copy are found across sets, distinct images are not, and the run-stopping rules name the pairs; the same
+for volumes that share one anatomy, and for the synthetic cohorts' planted pairs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from medlib.data.duplicates import (DuplicateImagesError, check_pairs, cross_set_pairs, fingerprint_table,
+from medlib.data.duplicates import (DuplicateImagesError, check_pairs, cross_set_pairs, fingerprint, fingerprint_table,
                                     image_statistics)
 
 
@@ -96,27 +97,66 @@ def test_image_statistics_one_row_per_case(cohort):
     assert stats.loc[0, "image_size_0"] == 96
 
 
-def test_volumes_are_hashed_by_projections(tmp_path):
-    rng = np.random.default_rng(0)
-    vols = [ndimage.gaussian_filter(rng.normal(size=(24, 24, 24)), 2) for _ in range(3)]
-    arrays = {"a": vols[0], "b": vols[1], "c": vols[0].copy()}
-    table = pd.DataFrame({"case_id": list(arrays), "set": ["train", "test", "test"], "image": list(arrays)})
+def _zoomed(a: np.ndarray, factor: float, axes: tuple[int, ...]) -> np.ndarray:
+    """``a`` zoomed by ``factor`` along ``axes`` about its centre (the synthetic cohorts' in-plane rescaling)."""
+    centre = (np.array(a.shape) - 1) / 2
+    matrix = np.diag([1 / factor if ax in axes else 1.0 for ax in range(a.ndim)])
+    return ndimage.affine_transform(a, matrix, offset=centre - matrix @ centre, order=1, mode="nearest")
+
+
+def test_volume_copies_are_found_and_distinct_volumes_of_one_anatomy_are_not():
+    """24 distinct volumes share one head-like template (what made hashes of projections useless) and differ in
+    their texture and a lesion; copies turned by 3.2 degrees, rescaled in-plane by 3.5% or recalibrated with new
+    noise are found, and nothing else."""
+    rng = np.random.default_rng(3)
+    zz, yy, xx = np.mgrid[:40, :40, :40] / 40 - 0.5
+    template = (zz ** 2 / 0.16 + yy ** 2 / 0.2 + xx ** 2 / 0.14 < 1).astype(float)
+
+    def volume() -> np.ndarray:
+        v = template * (1 + 2.4 * ndimage.gaussian_filter(rng.normal(size=template.shape), 2.5))
+        c, r = rng.uniform(-0.2, 0.2, 3), rng.uniform(0.05, 0.1)
+        return v + 0.8 * np.exp(-((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2) / (2 * r * r)) + \
+            rng.normal(0, 0.02, v.shape)
+
+    arrays = {f"c{i:02d}": volume() for i in range(24)}
+    arrays.update({"copy_exact": arrays["c00"].copy(),
+                   "copy_turned": ndimage.rotate(arrays["c01"], 3.2, axes=(1, 2), reshape=False, order=1,
+                                                 mode="nearest"),
+                   "copy_rescaled": _zoomed(arrays["c02"], 1.035, (1, 2)),
+                   "copy_recalibrated": 1.15 * arrays["c03"] + 0.05 + rng.normal(0, 0.02, template.shape)})
+    table = pd.DataFrame({"case_id": list(arrays), "set": ["train"] * 20 + ["test"] * 8, "image": list(arrays)})
     prints = fingerprint_table(table, ["image"], reader=lambda key: arrays[key])
     pairs = cross_set_pairs(table, prints, min_similarity=0.91)
-    assert list(zip(pairs.case_a, pairs.case_b, pairs.kind)) == [("a", "c", "exact")]
+    assert {(r.case_a, r.case_b, r.kind) for r in pairs.itertuples()} == {
+        ("c00", "copy_exact", "exact"), ("c01", "copy_turned", "near"), ("c02", "copy_rescaled", "near"),
+        ("c03", "copy_recalibrated", "near")}
 
 
-def test_synthetic_cohort_planted_pairs_are_found_exactly(tmp_path):
-    """H2's planted near-duplicates (near_duplicates.csv): every 2D pair is found, nothing else."""
+def test_a_window_compares_volumes_as_the_study_sees_them():
+    """With ``image.window`` the intensities outside it (air, bone) are clipped before the volume is compared."""
+    rng = np.random.default_rng(0)
+    ct = rng.normal(40, 10, (16, 24, 24))
+    bone = ct.copy()
+    bone[:, :2] = 1500.0  # a different skull, outside the brain window
+    plain, windowed = fingerprint(ct, window=(40, 80)), fingerprint(bone, window=(40, 80))
+    assert windowed.grid.shape == (32, 32, 32) and 0 <= windowed.grid.min() <= windowed.grid.max() <= 1
+    assert not np.allclose(fingerprint(ct).grid, fingerprint(bone).grid, atol=0.05)
+    inside = (slice(None), slice(8, None))  # away from the clipped rows (the anti-aliasing spreads them)
+    np.testing.assert_allclose(plain.grid[inside], windowed.grid[inside], atol=1e-6)
+
+
+@pytest.mark.parametrize("study, column, scale", [("nec", "xray", 0.2), ("glioma", "t1ce", 0.3)])
+def test_synthetic_cohort_planted_pairs_are_found_exactly(tmp_path, study, column, scale):
+    """The planted near-duplicates (near_duplicates.csv) of a 2D and a 3D cohort: every pair is found, nothing
+    else."""
     synth = pytest.importorskip("medlib.synth")
-    manifest = synth.generate("nec", tmp_path, scale=0.2)
-    truth_path = manifest.parent / "near_duplicates.csv"
-    if not truth_path.exists():
-        pytest.skip("this synth version plants no near-duplicates")
+    manifest = synth.generate(study, tmp_path, scale=scale)
     table = pd.read_csv(manifest, dtype=str)
-    table["image"] = [str(manifest.parent / p) for p in table["xray"]]
+    table["image"] = [str(manifest.parent / p) for p in table[column]]
     table["set"] = [f"s{i}" for i in range(len(table))]  # every case its own set: every pair is cross-set
     pairs = cross_set_pairs(table, fingerprint_table(table, ["image"]), min_similarity=0.91)
-    truth = pd.read_csv(truth_path)
+    truth = pd.read_csv(manifest.parent / "near_duplicates.csv")
+    truth = truth[truth["column"] == column]
+    assert len(truth) >= 3
     assert {frozenset(p) for p in zip(pairs.case_a, pairs.case_b)} == \
         {frozenset(p) for p in zip(truth.case_id_a, truth.case_id_b)}

@@ -208,7 +208,9 @@ def ignored_settings(data: Mapping[str, Any], cfg: Any) -> list[tuple[str, str]]
         out.append(("train.focal_weight", "unless train.loss is 'ce+focal'"))
     if cfg.design == "features":
         out += [("models", "in design 'features' (its models are radiomics, deep and fused)")] if cfg.models else []
-        out += [(f"image.{k}", "in design 'features' (radiomics reads the images as they are)") for k in sorted(image)]
+        why = ("in design 'features' (radiomics reads the images as they are; only image.window, the viewer's and "
+               "the duplicate check's window, applies)")
+        out += [(f"image.{k}", why) for k in sorted(image - {"window"})]
         out += [(f"explain.{k}", "in design 'features' (Grad-CAM is for CNNs)") for k in sorted(_given(data, "explain"))]
         out += [(f"train.{k}", "in design 'features' (only train.seed, device and threads apply)")
                 for k in sorted(train - {"seed", "device", "threads"})]

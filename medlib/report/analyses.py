@@ -44,6 +44,7 @@ class DuplicateCheck:
     n_images: int
     planted: pd.DataFrame | None = None
     checked: bool = True
+    ndim: int = 2  # 2 for images, 3 for volumes (which method compared them)
 
 
 def duplicate_check(cfg, prepared, run=None) -> DuplicateCheck:
@@ -57,7 +58,8 @@ def duplicate_check(cfg, prepared, run=None) -> DuplicateCheck:
         medlib.data.duplicates.DuplicateImagesError: exact duplicates across sets (unless
             ``analysis.allow_exact_duplicates``) or near duplicates with ``analysis.stop_on_near_duplicates``.
     """
-    from medlib.data.duplicates import PAIR_COLUMNS, check_pairs, cross_set_pairs, fingerprint_table, image_statistics
+    from medlib.data.duplicates import (PAIR_COLUMNS, check_pairs, cross_set_pairs, describe, fingerprint_table,
+                                        image_statistics)
 
     a = cfg.analysis
     columns = list(cfg.cohort.image_columns)
@@ -65,18 +67,19 @@ def duplicate_check(cfg, prepared, run=None) -> DuplicateCheck:
     if not a.duplicates:
         return DuplicateCheck(pd.DataFrame(columns=list(PAIR_COLUMNS)), pd.DataFrame({"case_id": table["case_id"]}),
                               a.duplicate_similarity, 0, checked=False)
-    prints = fingerprint_table(table, columns)
+    prints = fingerprint_table(table, columns, window=cfg.image.window)
     pairs = cross_set_pairs(table, prints, min_similarity=a.duplicate_similarity)
     sidecar = prepared.cohort.manifest.parent / "near_duplicates.csv"
     planted = pd.read_csv(sidecar, dtype=str) if sidecar.is_file() else None
+    ndim = 3 if any(fp.grid is not None for fps in prints.values() for fp in fps[:1]) else 2
     check = DuplicateCheck(pairs, image_statistics(table, prints), a.duplicate_similarity, len(table) * len(columns),
-                           planted)
+                           planted, ndim=ndim)
     if run is not None:
         from medlib.runs.atomic import atomic_write_json
 
         atomic_write_json({"similarity_threshold": a.duplicate_similarity, "n_images": check.n_images,
-                           "method": "imagehash.dhash 256 bits, best over flips/rotations/zooms; exact: SHA-256 of "
-                                     "the decoded pixels",
+                           "method": f"near: {describe(ndim)}; exact: SHA-256 of the decoded pixels",
+                           "intensity_window": cfg.image.window,
                            "pairs": pairs.to_dict("records")}, run.path / "duplicates.json")
     check_pairs(pairs, allow_exact=a.allow_exact_duplicates, stop_on_near=a.stop_on_near_duplicates)
     return check
@@ -106,12 +109,13 @@ def duplicates_table(check: DuplicateCheck, *, limit: int = 20) -> pd.DataFrame:
 
 def duplicates_paragraph(check: DuplicateCheck, prepared) -> str:
     """The method and the result in words, and, for a cohort with planted copies, how many were found."""
+    from medlib.data.duplicates import describe
+
     if not check.checked:
         return "The check for duplicate images across sets was switched off (analysis.duplicates: false)."
     text = (f"Every image ({check.n_images}) was compared with every image of the same input in the other sets: "
-            "identical decoded pixels count as exact duplicates; otherwise a 256-bit perceptual difference hash, "
-            "best over flips, 90-degree turns, small rotations (up to 6 degrees) and zooms (7%), with 3D volumes "
-            f"hashed by their mean projections, flags pairs with similarity >= {check.similarity:g}. ")
+            f"identical decoded pixels count as exact duplicates; otherwise a pair is flagged when its similarity, "
+            f"{describe(check.ndim)}, is >= {check.similarity:g}. ")
     exact = int((check.pairs["kind"] == "exact").sum())
     near = int((check.pairs["kind"] == "near").sum())
     text += (f"{exact} exact and {near} near-duplicate pair(s) span two sets." if exact or near else
