@@ -211,7 +211,8 @@ class ImageConfig:
 
     size: Annotated[tuple[Annotated[Int, Field(ge=8)], ...], Field(min_length=2, max_length=3),
                     Expect("a list of 2 (H, W) or 3 (D, H, W) integers >= 8")] = (64, 64)
-    window: tuple[Num, Num] | None = None  # (centre, width) intensity window; None = header VOI / none
+    window: tuple[Num, Num] | None = None  # (centre, width) intensity window of the models, the viewer and the
+    #                                        duplicate check; None = header VOI / none (duplicates: percentiles)
     crop_to_mask: Bool = False             # crop to the mask's bounding box before resizing
     margin: NonNegative = 0.1              # relative margin around the mask's bounding box
     normalize: Literal["zscore", "minmax", "none"] = "zscore"
