@@ -99,7 +99,7 @@ class Fingerprint:
 def describe(ndim: int) -> str:
     """The near-duplicate method in one phrase, for the report and the run record."""
     if ndim == 3:
-        return (f"the correlation of each volume's individual structure (resampled to {GRID}^3 and standardised, minus "
+        return (f"the correlation of each volume's individual structure (resampled to {GRID}³ and standardised, minus "
                 f"the mean volume of its input, band-passed, with the input's first {COMPONENTS} principal components "
                 "of variation removed), best over rotations of 3 degrees and zooms of 3% in each plane")
     return ("the share of agreeing bits of a 256-bit perceptual difference hash (imagehash.dhash), best over "
