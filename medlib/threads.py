@@ -27,3 +27,14 @@ def limit_threads(threads: int) -> None:
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
     threadpool_limits(threads)
+
+
+def compute_threads() -> int:
+    """The compute threads this process may use: ``OMP_NUM_THREADS`` when set (``limit_threads`` sets it for
+    demo lanes and workers), else one per core."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return max(1, os.cpu_count() or 1)

@@ -28,3 +28,13 @@ def test_limit_threads_reaches_loaded_libraries_and_child_processes(monkeypatch)
 def test_limit_threads_rejects_zero():
     with pytest.raises(ValueError, match="threads must be >= 1; got 0"):
         limit_threads(0)
+
+
+def test_compute_threads_follows_the_limit(monkeypatch):
+    """Work that runs in threads (the duplicate check) takes as many as ``limit_threads`` allows, else a core each."""
+    from medlib.threads import compute_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert compute_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert compute_threads() == (os.cpu_count() or 1)

@@ -204,7 +204,13 @@ def fingerprint_table(table: pd.DataFrame, image_columns: Sequence[str], *, read
 
         def reader(path):
             return read_image(path).array
-    return {col: [fingerprint(reader(path), window=window) for path in table[col]] for col in image_columns}
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medlib.threads import compute_threads
+
+    with ThreadPoolExecutor(compute_threads()) as pool:  # numpy, scipy and the readers release the GIL
+        return {col: list(pool.map(lambda path: fingerprint(reader(path), window=window), table[col]))
+                for col in image_columns}
 
 
 def image_statistics(table: pd.DataFrame, prints: dict[str, list]) -> pd.DataFrame:
@@ -259,6 +265,10 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def similarity_3d(fps: list) -> np.ndarray:
     """3D: ``n x n`` similarity of every pair of one column's volumes (module docstring), symmetric."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medlib.threads import compute_threads
+
     grids = [(fp.grid - fp.grid.mean()) / max(float(fp.grid.std()), 1e-6) for fp in fps]  # gain and offset cancel
     mean = np.mean(grids, axis=0)
     plain = np.stack([_signature(g, mean) for g in grids])
@@ -269,10 +279,13 @@ def similarity_3d(fps: list) -> np.ndarray:
         return _unit(x - (x @ basis) @ basis.T)
 
     plain = projected(plain)
-    sim = np.empty((len(grids), len(grids)))
-    for i, g in enumerate(grids):  # one volume's variants at a time bounds memory
+
+    def best(g: np.ndarray) -> np.ndarray:  # one volume's variants at a time bounds memory
         variants = projected(np.stack([_signature(_moved(g, *v), mean) for v in VARIANTS_3D]))
-        sim[i] = (variants @ plain.T).max(axis=0)
+        return (variants @ plain.T).max(axis=0)
+
+    with ThreadPoolExecutor(compute_threads()) as pool:  # scipy.ndimage releases the GIL
+        sim = np.stack(list(pool.map(best, grids)))
     return np.clip(np.maximum(sim, sim.T), 0.0, 1.0)
 
 
