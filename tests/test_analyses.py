@@ -120,3 +120,15 @@ def test_duplicates_table_lists_the_most_similar_and_counts_the_rest():
     assert table["Image A"].iloc[-1] == "... and 25 more pairs"
     assert table["Kind"].iloc[-1] == "0 identical, 25 near" and table["Similarity"].iloc[-1] == "0.920 to 0.964"
     assert len(analyses.duplicates_table(check, limit=50)) == n
+
+
+def test_duplicates_paragraph_names_the_method_that_compared_the_images():
+    """Volumes are compared by correlation of their individual structure, images by a perceptual hash; the
+    paragraph says which, with the threshold."""
+    empty = pd.DataFrame(columns=["case_a", "set_a", "case_b", "set_b", "column", "kind", "similarity"])
+    prepared = SimpleNamespace(table=pd.DataFrame({"case_id": [], "set": []}))
+    words = {ndim: analyses.duplicates_paragraph(analyses.DuplicateCheck(empty, pd.DataFrame(), 0.93, 10, ndim=ndim),
+                                                 prepared) for ndim in (2, 3)}
+    assert "perceptual difference hash" in words[2] and "volume" not in words[2]
+    assert "correlation of each volume's individual structure" in words[3] and "hash" not in words[3]
+    assert all("is >= 0.93" in w and "No pair spans two sets" in w for w in words.values())
