@@ -131,4 +131,7 @@ def test_duplicates_paragraph_names_the_method_that_compared_the_images():
                                                  prepared) for ndim in (2, 3)}
     assert "perceptual difference hash" in words[2] and "volume" not in words[2]
     assert "correlation of each volume's individual structure" in words[3] and "hash" not in words[3]
-    assert all("is >= 0.93" in w and "No pair spans two sets" in w for w in words.values())
+    assert all("is >= 0.93. No pair spans two sets" in w for w in words.values())
+    windowed = analyses.DuplicateCheck(empty, pd.DataFrame(), 0.93, 10, ndim=3, window=(40.0, 80.0))
+    assert "is >= 0.93, intensities compared in the window of centre 40 and width 80 (image.window). No pair" in \
+        analyses.duplicates_paragraph(windowed, prepared)

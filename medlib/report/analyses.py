@@ -45,6 +45,7 @@ class DuplicateCheck:
     planted: pd.DataFrame | None = None
     checked: bool = True
     ndim: int = 2  # 2 for images, 3 for volumes (which method compared them)
+    window: tuple[float, float] | None = None  # image.window (centre, width) the images were compared in
 
 
 def duplicate_check(cfg, prepared, run=None) -> DuplicateCheck:
@@ -73,7 +74,7 @@ def duplicate_check(cfg, prepared, run=None) -> DuplicateCheck:
     planted = pd.read_csv(sidecar, dtype=str) if sidecar.is_file() else None
     ndim = 3 if any(fp.grid is not None for fps in prints.values() for fp in fps[:1]) else 2
     check = DuplicateCheck(pairs, image_statistics(table, prints), a.duplicate_similarity, len(table) * len(columns),
-                           planted, ndim=ndim)
+                           planted, ndim=ndim, window=cfg.image.window)
     if run is not None:
         from medlib.runs.atomic import atomic_write_json
 
@@ -115,7 +116,9 @@ def duplicates_paragraph(check: DuplicateCheck, prepared) -> str:
         return "The check for duplicate images across sets was switched off (analysis.duplicates: false)."
     text = (f"Every image ({check.n_images}) was compared with every image of the same input in the other sets: "
             f"identical decoded pixels count as exact duplicates; otherwise a pair is flagged when its similarity, "
-            f"{describe(check.ndim)}, is >= {check.similarity:g}. ")
+            f"{describe(check.ndim)}, is >= {check.similarity:g}")
+    text += (f", intensities compared in the window of centre {check.window[0]:g} and width {check.window[1]:g} "
+             "(image.window). " if check.window else ". ")
     exact = int((check.pairs["kind"] == "exact").sum())
     near = int((check.pairs["kind"] == "near").sum())
     text += (f"{exact} exact and {near} near-duplicate pair(s) span two sets." if exact or near else
