@@ -121,15 +121,18 @@ def _bits(plane: np.ndarray, window: Window) -> np.ndarray:
     return np.packbits(imagehash.dhash(image, hash_size=HASH_SIZE).hash.ravel())
 
 
-def _zoom(a: np.ndarray, factor: float) -> np.ndarray:
-    """``a`` zoomed by ``factor`` about its centre, same shape (2D or 3D)."""
+def _about_centre(a: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """``a`` moved by the linear map ``forward`` (rotation, zoom) about its centre: one interpolation, same shape."""
     from scipy import ndimage
 
-    if factor == 1.0:
-        return a
+    matrix = np.linalg.inv(forward)  # affine_transform maps output coordinates to input coordinates
     centre = (np.array(a.shape) - 1) / 2
-    matrix = np.eye(a.ndim) / factor
     return ndimage.affine_transform(a, matrix, offset=centre - matrix @ centre, order=1, mode="nearest")
+
+
+def _zoom(a: np.ndarray, factor: float) -> np.ndarray:
+    """A 2D image zoomed by ``factor`` about its centre, same shape."""
+    return a if factor == 1.0 else _about_centre(a, np.eye(a.ndim) * factor)
 
 
 def _variants(plane: np.ndarray) -> list[np.ndarray]:
@@ -236,17 +239,13 @@ def _similarity(a: list, b: list) -> np.ndarray:
 def _moved(grid: np.ndarray, plane: tuple[int, int], degrees: float, zoom: float, zoom_across: float
            ) -> np.ndarray:
     """``grid`` rotated by ``degrees`` and zoomed by ``zoom`` within ``plane`` (two axes), and zoomed by
-    ``zoom_across`` along the third axis, about its centre: one interpolation, same shape."""
-    from scipy import ndimage
-
+    ``zoom_across`` along the third axis, about its centre (one of ``VARIANTS_3D``)."""
     if degrees == 0.0 and zoom == zoom_across == 1.0:
         return grid
     c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
     forward = np.eye(3) * zoom_across
     forward[np.ix_(plane, plane)] = zoom * np.array([[c, -s], [s, c]])
-    matrix = np.linalg.inv(forward)  # affine_transform maps output coordinates to input coordinates
-    centre = (np.array(grid.shape) - 1) / 2
-    return ndimage.affine_transform(grid, matrix, offset=centre - matrix @ centre, order=1, mode="nearest")
+    return _about_centre(grid, forward)
 
 
 def _signature(grid: np.ndarray, mean: np.ndarray) -> np.ndarray:
