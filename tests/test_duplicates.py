@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from medlib.data import duplicates
 from medlib.data.duplicates import (DuplicateImagesError, check_pairs, cross_set_pairs, fingerprint, fingerprint_table,
                                     image_statistics)
 
@@ -160,3 +161,17 @@ def test_synthetic_cohort_planted_pairs_are_found_exactly(tmp_path, study, colum
     assert len(truth) >= 3
     assert {frozenset(p) for p in zip(pairs.case_a, pairs.case_b)} == \
         {frozenset(p) for p in zip(truth.case_id_a, truth.case_id_b)}
+
+
+@pytest.mark.parametrize("variant", [duplicates.VARIANTS_3D[4], duplicates.VARIANTS_3D[-1]])
+def test_3d_variants_as_operators_equal_moving_and_filtering_each_volume(variant):
+    """``similarity_3d`` moves and band-passes all volumes at once with matrices (``_mover``, ``_banded``); they
+    give what ``scipy.ndimage`` gives volume by volume: the moved volume (``_about_centre``), then the difference
+    of Gaussians at every second voxel."""
+    volume = ndimage.gaussian_filter(np.random.default_rng(3).normal(size=(32, 32, 32)), 1.5).astype(np.float32)
+    moved = duplicates._about_centre(volume, duplicates._forward(*variant))
+    np.testing.assert_allclose((duplicates._mover(variant) @ volume.ravel()).reshape(volume.shape), moved,
+                               atol=1e-5)
+    band = ndimage.gaussian_filter(moved, duplicates.BAND[0]) - ndimage.gaussian_filter(moved, duplicates.BAND[1])
+    np.testing.assert_allclose(duplicates._banded(moved.reshape(1, -1), duplicates._band_rows())[0],
+                               band[::2, ::2, ::2].ravel(), atol=1e-5)
