@@ -11,7 +11,8 @@ notebooks go to ``benchmarks/results/medmnist/`` (not committed) and the run fol
 
 Printed per data set: test AUC with its DeLong 95% CI and test accuracy with its Wilson 95% CI, read from the
 run's ``metrics.json``; the published MedMNIST v2 values (Yang et al., Scientific Data 2023, Tables 3 and 4)
-from the params file's ``study.reference``; the ratio ours / published; and the run's wall time and device.
+from the params file's ``study.reference``; the ratio ours / published; the run's wall time, the epochs trained
+and the median seconds per epoch (from the training history in the model's checkpoint), and the device.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def _test_metric(metrics: dict[str, Any], model: str, metric: str) -> dict[str, 
     raise KeyError(f"metrics.json has no test {metric} for model {model!r}")
 
 
+def seconds_per_epoch(run_dir: Path, model: str) -> tuple[float, int]:
+    """Median training seconds per epoch and the number of epochs of ``model``, from the history its last
+    checkpoint keeps (``medlib.learn.checkpoints``)."""
+    import statistics
+
+    import torch
+
+    from medlib.runs.folder import CHECKPOINTS_DIR, safe_folder_name
+
+    path = run_dir / CHECKPOINTS_DIR / safe_folder_name(model) / "checkpoint.pt"
+    history = torch.load(path, map_location="cpu", weights_only=True)["state"]["history"]
+    return statistics.median(row["seconds"] for row in history), len(history)
+
+
 def run_dataset(name: str, params: str) -> list[dict[str, Any]]:
     """Run one data set's study and compare its test AUC and accuracy with the published values."""
     cfg = load_config(PROJECT_ROOT / params)
@@ -47,6 +62,7 @@ def run_dataset(name: str, params: str) -> list[dict[str, Any]]:
     provenance = json.loads((run_dir / "provenance.json").read_text())
     rows = []
     for model in (m.display_name for m in cfg.models):
+        per_epoch, epochs = seconds_per_epoch(run_dir, model)
         for metric in ("auc", "accuracy"):
             ours = _test_metric(metrics, model, metric)
             published = cfg.study.reference.results.get(f"{model}.{metric}")
@@ -55,6 +71,7 @@ def run_dataset(name: str, params: str) -> list[dict[str, Any]]:
                          "published": published, "n": ours["n"],
                          "ratio": round(ours["value"] / published, 3) if published else None,
                          "threshold": round(ours["threshold"], 3), "wall_s": round(result.seconds),
+                         "epochs": epochs, "s_per_epoch": round(per_epoch, 1),
                          "device": provenance.get("device")})
     return rows
 
