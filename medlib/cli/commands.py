@@ -172,8 +172,8 @@ def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs
         pool = ProcessPoolExecutor(max_workers=lanes, mp_context=get_context("spawn"), initializer=limit_threads,
                                    initargs=(max(1, (os.cpu_count() or 1) // lanes),))
     try:
-        pending = ([pool.submit(_demo_lane, study, params, reports, study, quiet, data, scale)
-                    for study, params in calls] if pool else None)
+        pending = ([pool.submit(_demo_lane, study, params, reports, study, quiet, data, scale) for study, params in calls]
+                   if pool else None)
         out = []
         for i, (study, params) in enumerate(calls):
             result, cohort = pending[i].result() if pool else _demo_lane(study, params, reports, study, quiet, data,
