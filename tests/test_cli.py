@@ -154,31 +154,3 @@ def test_new_never_overwrites(capsys, tmp_path, monkeypatch):
     assert cli.main(["new", "wrist"]) == 2
     assert "already exists and is not empty" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "wrist").iterdir()] == ["mine.txt"]
-
-
-def test_demo_lanes_write_their_cohorts_and_run_their_studies(tmp_path, monkeypatch):
-    """Each lane writes its study's cohort when it is missing (so the lanes write theirs at the same time), then
-    runs the study on it; a cohort already there is used as it is."""
-    from medlib import synth
-    from medlib.cli import commands, runner
-
-    written, ran = [], []
-
-    def fake_generate(study, out, *, seed, scale):
-        written.append((study, scale))
-        (Path(out) / study).mkdir(parents=True)
-        (Path(out) / study / "manifest.csv").write_text("case_id\n")
-
-    def fake_run(study, *, params, reports_dir, console, overrides):
-        ran.append((study, overrides))
-        return runner.StudyRun(study=study, params=params, report=Path(reports_dir) / f"{study}.ipynb", seconds=1.0)
-
-    monkeypatch.setattr(synth, "generate", fake_generate)
-    monkeypatch.setattr(runner, "run_study", fake_run)
-    (tmp_path / "d" / "nec").mkdir(parents=True)
-    (tmp_path / "d" / "nec" / "manifest.csv").write_text("case_id\n")
-    out = commands._run_demo_studies(["onfh", "nec"], smoke=True, reports=str(tmp_path / "r"), jobs=1, quiet=True,
-                                     data=tmp_path / "d", scale=0.5)
-    assert written == [("onfh", 0.5)]  # nec's cohort was there
-    assert [(r.study, cohort > 0) for r, cohort in out] == [("onfh", True), ("nec", False)]
-    assert ran == [(s, [f"cohort.manifest={tmp_path / 'd' / s / 'manifest.csv'}"]) for s in ("onfh", "nec")]

@@ -96,6 +96,7 @@ def _cmd_manuscript(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from medlib import synth
     from medlib.cli.targets import demo_targets, format_targets, write_targets
     from medlib.render.site import render_reports
     from medlib.resources import display_path
@@ -107,12 +108,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     data = Path(args.data or ("data/smoke" if args.smoke else "data/synth")).resolve()
     studies = list(args.studies or DEMO_STUDIES)
+    for study in studies:
+        if not (data / study / "manifest.csv").is_file():
+            with console.step(f"synthetic {study} cohort"):
+                synth.generate(study, data, seed=0, scale=args.scale)
+    timings.append(("synthetic cohorts", time.perf_counter() - start))
+    t0 = time.perf_counter()
     runs = _run_demo_studies(studies, smoke=args.smoke, reports=args.reports, jobs=args.jobs,
-                             quiet=console.quiet, data=data, scale=args.scale)
-    timings.append(("synthetic cohorts (in the lanes)", sum(cohort for _, cohort in runs)))
-    runs = [r for r, _ in runs]
+                             quiet=console.quiet, data=data)
     timings += [(r.study, r.seconds) for r in runs]
-    timings.append((f"studies ({min(args.jobs, len(studies))} at a time)", time.perf_counter() - start))
+    timings.append((f"studies ({min(args.jobs, len(studies))} at a time)", time.perf_counter() - t0))
     t0 = time.perf_counter()
     with console.step("rendered the reports"):
         rendered = render_reports(args.reports, Path(args.reports) / "_site")
@@ -129,33 +134,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_lane(study: str, params: Path, reports: str, lane: str, quiet: bool, data: Path, scale: float):
-    """One study of the demo on the cohort in ``data/<study>/``, written first when missing (so the lanes write
-    their cohorts at the same time), its progress lines prefixed with its lane (``[nec 01:23] ...``).
-
-    Returns the ``StudyRun`` and the seconds spent writing the cohort (0 when it was there)."""
-    from medlib import synth
+def _demo_lane(study: str, params: Path, reports: str, lane: str, quiet: bool, data: Path):
+    """One study of the demo on the cohort in ``data/<study>/``, its progress lines prefixed with its lane
+    (``[nec 01:23] ...``)."""
     from medlib.cli.runner import run_study
 
-    console = Console(quiet=quiet, lane=lane)
-    cohort = 0.0
-    if not (data / study / "manifest.csv").is_file():
-        start = time.perf_counter()
-        with console.step(f"synthetic {study} cohort"):
-            synth.generate(study, data, seed=0, scale=scale)
-        cohort = time.perf_counter() - start
-    return run_study(study, params=params, reports_dir=reports, console=console,
-                     overrides=[f"cohort.manifest={data / study / 'manifest.csv'}"]), cohort
+    return run_study(study, params=params, reports_dir=reports, console=Console(quiet=quiet, lane=lane),
+                     overrides=[f"cohort.manifest={data / study / 'manifest.csv'}"])
 
 
 def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs: int,
-                      quiet: bool = False, data: Path = Path("data/synth"), scale: float = 1.0) -> list:
+                      quiet: bool = False, data: Path = Path("data/synth")) -> list:
     """Run the studies, ``jobs`` at a time, each in its own process limited to ``cores // jobs`` threads
     (``medlib.threads.limit_threads``; the notebook kernels inherit the limit). Each lane prints its steps
     and progress as plain lines prefixed with the study and its elapsed time.
 
-    Returns each study's ``medlib.cli.runner.StudyRun`` and its cohort's writing time (``_demo_lane``) in the
-    order of ``studies``. The first study that fails raises its error, after
+    Returns each study's ``medlib.cli.runner.StudyRun`` in the order of ``studies``. The first study that fails raises its error, after
     the ones already running have finished (their reports are kept); the studies not yet started are cancelled.
     """
     import os
@@ -172,14 +166,13 @@ def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs
         pool = ProcessPoolExecutor(max_workers=lanes, mp_context=get_context("spawn"), initializer=limit_threads,
                                    initargs=(max(1, (os.cpu_count() or 1) // lanes),))
     try:
-        pending = ([pool.submit(_demo_lane, study, params, reports, study, quiet, data, scale) for study, params in calls]
+        pending = ([pool.submit(_demo_lane, study, params, reports, study, quiet, data) for study, params in calls]
                    if pool else None)
         out = []
         for i, (study, params) in enumerate(calls):
-            result, cohort = pending[i].result() if pool else _demo_lane(study, params, reports, study, quiet, data,
-                                                                          scale)
+            result = pending[i].result() if pool else _demo_lane(study, params, reports, study, quiet, data)
             print(f"{result.study}: report {display_path(result.report)} ({result.seconds:.0f} s)", flush=True)
-            out.append((result, cohort))
+            out.append(result)
         return out
     finally:
         if pool:
