@@ -307,7 +307,8 @@ def similarity_3d(fps: list) -> np.ndarray:
 
     grids = np.stack([((fp.grid - fp.grid.mean()) / max(float(fp.grid.std()), 1e-6)).ravel() for fp in fps]
                      ).astype(np.float32)  # gain and offset cancel
-    rows = _band_rows(round(grids.shape[1] ** (1 / 3)))
+    side = round(grids.shape[1] ** (1 / 3))
+    rows = _band_rows(side)
     mean = _banded(grids.mean(axis=0, keepdims=True), rows)
     plain = _unit((_banded(grids, rows) - mean).astype(np.float64))
     k = min(COMPONENTS, (len(grids) - 1) // 4)
@@ -319,11 +320,13 @@ def similarity_3d(fps: list) -> np.ndarray:
     plain = projected(plain)
 
     def variant(v: tuple) -> np.ndarray:  # every volume moved by one variant, against every plain signature
-        moved = grids if v[1:] == (0.0, 1.0, 1.0) else (_mover(v, round(grids.shape[1] ** (1 / 3))) @ grids.T).T
+        moved = grids if v[1:] == (0.0, 1.0, 1.0) else (_mover(v, side) @ grids.T).T
         return projected((_banded(moved, rows) - mean).astype(np.float64)) @ plain.T
 
+    sim = np.zeros((len(grids), len(grids)))
     with ThreadPoolExecutor(compute_threads()) as pool:  # numpy's einsum and scipy's sparse product run in C
-        sim = np.max(list(pool.map(variant, VARIANTS_3D)), axis=0)
+        for scores in pool.map(variant, VARIANTS_3D):  # a running maximum: one n x n matrix per thread at a time
+            np.maximum(sim, scores, out=sim)
     return np.clip(np.maximum(sim, sim.T), 0.0, 1.0)
 
 
