@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from medlib.config import ModelConfig
-from medlib.learn.models import (MultiViewNet, VGG3D, available_models, build_from_config, build_model,
-                                 default_cam_layer, get_layer, vit_patch_size, vit_reshape_transform)
+from medlib.learn.models import (MultiViewNet, VGG3D, ZeroPadShortcut, available_models, build_from_config,
+                                 build_model, default_cam_layer, get_layer, vit_patch_size, vit_reshape_transform)
 from medlib.learn.weights import _fix_densenet_keys, imagenet_weights_file
 
 
@@ -280,6 +280,26 @@ def test_weights_path_medicalnet_style(tmp_path):
         model = build_model("resnet10", in_channels=3, spatial_dims=3, weights_path=path)
     torch.testing.assert_close(model.layer1[0].conv1.weight, source.layer1[0].conv1.weight)
     torch.testing.assert_close(model.conv1.weight, source.conv1.weight.repeat(1, 3, 1, 1, 1) / 3)
+
+
+def test_resnet18_3d_shortcut_a_passes_the_gradient_and_keeps_monais_values():
+    """MONAI's shortcut "A" concatenates ``out.data`` (no gradient through the identity at a downsampling block);
+    medlib's ``ZeroPadShortcut`` gives the same outputs and state dict (MedicalNet files load) with the gradient."""
+    from monai.networks.nets import resnet
+
+    torch.manual_seed(0)
+    ours = build_model("resnet18", in_channels=2, num_classes=2, spatial_dims=3)
+    theirs = resnet.resnet18(spatial_dims=3, n_input_channels=2, num_classes=2, conv1_t_size=7, conv1_t_stride=2,
+                             shortcut_type="A", bias_downsample=True)
+    theirs.load_state_dict(ours.state_dict())  # strict: the same parameters and buffers
+    x = torch.randn(2, 2, 21, 20, 19)
+    assert torch.equal(_forward(ours, x), _forward(theirs, x))
+    block = ours.layer2[0]
+    assert isinstance(block.downsample, ZeroPadShortcut)
+    inner = torch.randn(2, block.conv1.in_channels, 6, 5, 4, requires_grad=True)
+    block.downsample(inner).sum().backward()
+    # the identity path alone: each input voxel kept by the stride-2 sampling gets gradient 1, the others 0
+    assert inner.grad[:, :, ::2, ::2, ::2].eq(1).all() and inner.grad.sum() == inner.grad[:, :, ::2, ::2, ::2].numel()
 
 
 def test_weights_path_missing(tmp_path):

@@ -29,7 +29,7 @@ from medlib.learn.weights import (TORCHVISION_WEIGHTS, adapt_conv_weight, imagen
                                   load_imagenet_weights, load_weights, require_imagenet_weights)
 
 __all__ = ["CAM_MIN_CELLS", "MultiView", "MultiViewNet", "NOT_CONVOLUTIONAL", "VGG3D", "VGG16_WIDTHS", "REGISTRY",
-           "WIDTH_MODELS", "available_models",
+           "WIDTH_MODELS", "ZeroPadShortcut", "available_models",
            "build_model", "build_from_config", "cam_layer_candidates", "check_width", "default_cam_layer", "get_layer",
            "layer_output_sizes", "vit_patch_size", "vit_reshape_transform",
            # weight files (medlib.learn.weights), importable from here as before
@@ -112,8 +112,35 @@ def _monai_resnet(depth: int, in_channels: int, num_classes: int, width: float =
 
     bias_downsample, shortcut = get_medicalnet_pretrained_resnet_args(depth)
     builder = {10: resnet.resnet10, 18: resnet.resnet18}[depth]
-    return builder(spatial_dims=3, n_input_channels=in_channels, num_classes=num_classes, conv1_t_size=7,
-                   conv1_t_stride=2, shortcut_type=shortcut, bias_downsample=bias_downsample, widen_factor=width)
+    model = builder(spatial_dims=3, n_input_channels=in_channels, num_classes=num_classes, conv1_t_size=7,
+                    conv1_t_stride=2, shortcut_type=shortcut, bias_downsample=bias_downsample, widen_factor=width)
+    for block in model.modules():  # shortcut A: MONAI's function detaches it; the same shortcut, differentiable
+        if isinstance(getattr(block, "downsample", None), functools.partial):
+            block.downsample = ZeroPadShortcut(block.downsample.keywords["planes"], block.downsample.keywords["stride"])
+    return model
+
+
+class ZeroPadShortcut(nn.Module):
+    """He et al.'s parameter-free shortcut "A" (strided identity, new channels zero), through which the gradient
+    flows.
+
+    Hand-written because MONAI's ``ResNet._downsample_basic_block`` (MedicalNet's code) concatenates
+    ``out.data``: the shortcut is cut from the graph, so at every downsampling block the gradient reaches the
+    earlier layers through the convolutions only (at initialisation the first convolution of a 3D ResNet18 gets
+    less than half the gradient), and the ResNet18-3D of the glioma demo did not learn in its budget. The
+    forward values are MONAI's (a 1-voxel average pool with stride ``stride`` is strided sampling) and there
+    are no parameters, so MedicalNet's weight files still load.
+    """
+
+    def __init__(self, planes: int, stride: int) -> None:
+        super().__init__()
+        self.planes, self.stride = planes, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stride
+        out = x[(slice(None), slice(None)) + (slice(None, None, s),) * (x.dim() - 2)]
+        pad = out.new_zeros(out.size(0), self.planes - out.size(1), *out.shape[2:])
+        return torch.cat([out, pad], dim=1)
 
 
 VGG16_WIDTHS = ((32, 32), (64, 64), (128, 128, 128), (256, 256, 256), (256, 256, 256))
