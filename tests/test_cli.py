@@ -104,6 +104,26 @@ def test_demo_default_order_and_jobs():
     assert sorted(cli.DEMO_STUDIES) == ["glioma", "ich", "nec", "onfh"]
 
 
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+
+
+def test_demo_writes_cohorts_side_by_side_as_one_at_a_time(tmp_path):
+    """Two cohorts in two processes give the same files as one after the other; an existing cohort folder is
+    refused (the error reaches the caller) and the other cohort is still complete, nothing half-written."""
+    one = cli._write_cohorts(["glioma", "onfh"], tmp_path / "one", scale=0.1, jobs=1)
+    two = cli._write_cohorts(["glioma", "onfh"], tmp_path / "two", scale=0.1, jobs=2)
+    assert set(one) == set(two) == {"glioma", "onfh"} and all(s > 0 for s in two.values())
+    assert _files(tmp_path / "one") == _files(tmp_path / "two")
+    (tmp_path / "three" / "onfh").mkdir(parents=True)
+    (tmp_path / "three" / "onfh" / "mine.txt").write_text("the user's")
+    with pytest.raises(FileExistsError, match="onfh"):
+        cli._write_cohorts(["glioma", "onfh"], tmp_path / "three", scale=0.1, jobs=2)
+    assert _files(tmp_path / "three" / "glioma") == _files(tmp_path / "one" / "glioma")
+    assert _files(tmp_path / "three" / "onfh") == {"mine.txt": b"the user's"}
+    assert not list((tmp_path / "three").glob(".*partial"))
+
+
 # ------------------------------------------------------------------------------------------------ medlib new
 
 
