@@ -116,6 +116,39 @@ def test_3d_map_axes_line_up_with_the_volume(model_3d):
         assert m[inside].mean() > 2 * m[~inside].mean()
 
 
+def _relu_scaled(maps: np.ndarray) -> np.ndarray:
+    maps = np.maximum(maps, 0)
+    low = maps.reshape(len(maps), -1).min(1).reshape(-1, 1, 1)
+    span = maps.reshape(len(maps), -1).max(1).reshape(-1, 1, 1) - low
+    return (maps - low) / np.where(span > 0, span, 1)
+
+
+def test_hirescam_is_gradient_times_activation_and_equals_gradcam_at_the_last_block(model_2d):
+    """HiResCAM (the maps at a layer before the last block): per cell the sum over channels of gradient times
+    activation, computed here by hand with autograd; at the last block (global pooling and a linear head follow)
+    it is Grad-CAM's map, so the two methods differ only where Grad-CAM's averaged gradient is not faithful."""
+    x = _positives(SQUARE, (32, 32))[:4]
+    inner = model_2d.features[1]  # the first convolution's ReLU: another convolution follows
+    held = {}
+    handle = inner.register_forward_hook(lambda module, args, out: held.update(a=out))
+    logits = model_2d.eval()(x)
+    handle.remove()
+    grads = torch.autograd.grad(logits[:, 1].sum(), held["a"])[0]
+    by_hand = _relu_scaled((grads * held["a"]).sum(1).detach().numpy())
+    with GradCAMExplainer(model_2d, layer="features.1", method="hirescam") as cam:
+        hires = cam(x)
+    np.testing.assert_allclose(hires, by_hand, atol=1e-5)
+    with GradCAMExplainer(model_2d, layer="features.1") as cam:
+        assert np.abs(cam(x) - hires).max() > 1e-3  # before the last block Grad-CAM gives another map
+    last = {}
+    for method in ("gradcam", "hirescam"):
+        with GradCAMExplainer(model_2d, layer="features.3", method=method) as cam:
+            last[method] = cam(x)
+    np.testing.assert_allclose(last["hirescam"], last["gradcam"], atol=1e-5)
+    with pytest.raises(ValueError, match="CAM method must be one of.*'gradcam', 'hirescam'.*got 'eigen'"):
+        GradCAMExplainer(model_2d, layer="features.3", method="eigen")
+
+
 def test_targets_true_predicted_and_list(model_2d):
     x, y = _toy_data(SQUARE, (32, 32), 4, seed=3)
     with GradCAMExplainer(model_2d, layer="features") as cam:

@@ -5,7 +5,8 @@
 [0, 1], upsampled to the input so a volume's map lines up slice by slice. pytorch-grad-cam 1.5 supports 5-D
 inputs (it averages gradients over the three spatial axes), but it resizes them with ``scipy.ndimage.zoom`` on a
 corner-aligned grid, which shifts a map towards the volume's borders; volume maps are therefore upsampled here
-(trilinear, voxel centres, as ``cv2.resize`` does for 2-D maps).
+(trilinear, voxel centres, as ``cv2.resize`` does for 2-D maps). At a layer before the network's last block the
+maps are HiResCAM's, which equals Grad-CAM at the last block and stays faithful before it (``GradCAMExplainer``).
 
 The sanity check follows Adebayo et al. (2018, "Sanity checks for saliency maps"): the maps of the trained
 model are compared with those of the same architecture with re-initialised weights; a rank correlation near 1
@@ -26,20 +27,26 @@ from torch import nn
 GROUPS = ("TP", "FN", "FP", "TN")
 
 
-def _native_resolution_gradcam():
-    """pytorch-grad-cam's GradCAM, but 5-D (volume) maps are returned at the layer's resolution.
+CAM_METHODS = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM"}  # method key -> its name in a report
+
+
+def _native_resolution_gradcam(method: str = "gradcam"):
+    """pytorch-grad-cam's GradCAM (or HiResCAM), but 5-D (volume) maps are returned at the layer's resolution.
 
     grad-cam 1.5 resizes volume maps with ``scipy.ndimage.zoom`` (cubic spline, corner-aligned grid), unlike 2-D
     maps (``cv2.resize``: linear, pixel centres): a volume's map would be shifted towards the borders by up to half a
     feature cell (8 voxels for a stride-16 layer) and ring. ``GradCAMExplainer`` upsamples those itself.
     """
-    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam import GradCAM, HiResCAM
 
-    class _GradCAM(GradCAM):
+    if method not in CAM_METHODS:
+        raise ValueError(f"CAM method must be one of {sorted(CAM_METHODS)}; got {method!r}")
+
+    class _NativeResolution({"gradcam": GradCAM, "hirescam": HiResCAM}[method]):
         def get_target_width_height(self, input_tensor):
             return None if input_tensor.ndim == 5 else super().get_target_width_height(input_tensor)
 
-    return _GradCAM
+    return _NativeResolution
 
 
 def _upsample_volumes(maps: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
@@ -67,7 +74,15 @@ def _reshape_for(model: nn.Module, layer_name: str) -> Callable | None:
 
 
 class GradCAMExplainer:
-    """Grad-CAM maps of a classifier's positive (or chosen) class.
+    """Grad-CAM (or HiResCAM) maps of a classifier's positive (or chosen) class.
+
+    Grad-CAM weights each channel of the layer by its spatially averaged gradient. That average is the channel's
+    contribution only when the layer is followed by global pooling and a linear head (the network's last
+    block), where HiResCAM (Draelos & Carin 2020, "Use HiResCAM instead of Grad-CAM for faithful explanations of
+    convolutional neural networks", arXiv:2011.08891: gradient times activation per cell, summed over channels)
+    gives the same map. At an earlier layer (chosen when the input is too small for the last one,
+    ``medlib.learn.sizes.CamLayer.method``) the gradient varies across the map and averaging it discards where
+    the evidence is, so HiResCAM is the faithful one there.
 
     Example:
         >>> with GradCAMExplainer(model, layer="layer4") as cam:   # doctest: +SKIP
@@ -77,11 +92,14 @@ class GradCAMExplainer:
         model: a classifier returning logits ``[N, classes]``.
         layer: dotted layer name (``medlib.learn.models.default_cam_layer`` gives the usual one).
         reshape_transform: for token outputs (SimpleViT); None picks one for SimpleViT automatically.
+        method: ``"gradcam"`` or ``"hirescam"`` (``CAM_METHODS``).
     """
 
-    def __init__(self, model: nn.Module, *, layer: str, reshape_transform: Callable | None = None) -> None:
+    def __init__(self, model: nn.Module, *, layer: str, reshape_transform: Callable | None = None,
+                 method: str = "gradcam") -> None:
         from medlib.learn.models import get_layer
 
+        self.cam_class = _native_resolution_gradcam(method)  # an unknown method is refused here
         self.model = model
         self.layer = layer
         self.target_layer = get_layer(model, layer)
@@ -92,8 +110,8 @@ class GradCAMExplainer:
     def __enter__(self) -> "GradCAMExplainer":
         self._was_training = self.model.training
         self.model.eval()
-        self._cam = _native_resolution_gradcam()(model=self.model, target_layers=[self.target_layer],
-                            reshape_transform=self.reshape_transform)
+        self._cam = self.cam_class(model=self.model, target_layers=[self.target_layer],
+                                   reshape_transform=self.reshape_transform)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -189,17 +207,17 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def random_cam_baseline(model: nn.Module, x: torch.Tensor, *, layer: str, seed: int = 0,
-                        targets="positive") -> pd.DataFrame:
+                        targets="positive", method: str = "gradcam") -> pd.DataFrame:
     """Rank correlation between the trained model's maps and a weight-randomised copy's (Adebayo et al. 2018).
 
     Returns:
         One row: cases, mean and range of the per-case Spearman correlation, how many maps were constant
         (counted as rho = 0, see ``_spearman``), and how to read it. Always a number.
     """
-    with GradCAMExplainer(model, layer=layer) as cam:
+    with GradCAMExplainer(model, layer=layer, method=method) as cam:
         trained = cam(x, targets=targets)
     random_model = randomized_copy(model, seed=seed)
-    with GradCAMExplainer(random_model, layer=layer) as cam:
+    with GradCAMExplainer(random_model, layer=layer, method=method) as cam:
         randomised = cam(x, targets=targets)
     rhos = np.array([_spearman(a, b) for a, b in zip(trained, randomised)])
     flat = [int((np.ptp(m.reshape(len(m), -1), axis=1) == 0).sum()) for m in (trained, randomised)]

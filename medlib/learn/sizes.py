@@ -29,6 +29,9 @@ __all__ = ["CamLayer", "check_input_sizes", "choose_cam_layer", "model_size_prob
 _LARGEST_SIDE = 1024  # the search for the smallest working size stops here
 
 
+_HIRES = "HiResCAM, the form of Grad-CAM that is faithful before the last block"
+
+
 @dataclass(frozen=True)
 class CamLayer:
     """The Grad-CAM layer of one model at one input size.
@@ -52,17 +55,24 @@ class CamLayer:
         """An earlier layer than the usual one was chosen because the input is small."""
         return not self.explicit and self.layer != self.usual
 
+    @property
+    def method(self) -> str:
+        """``"gradcam"`` at the model's last block, else ``"hirescam"``: before the last block Grad-CAM's
+        averaged gradient is not where the evidence is (``medlib.explain.gradcam.GradCAMExplainer``)."""
+        return "gradcam" if self.layer == self.usual else "hirescam"
+
     def describe(self) -> str:
         """The layer and why, in words, e.g. ``layer2 (8 × 8 map; layer4 would give 2 × 2 at this input
-        size, under the 7 × 7 minimum: an earlier layer was chosen automatically)``."""
+        size, under the 7 × 7 minimum: an earlier layer was chosen automatically; HiResCAM, ...)``."""
         grid = " × ".join(map(str, self.cells))
         if self.explicit:
-            return f"{self.layer} ({grid} map; models[].cam_layer)"
+            how = "" if self.method == "gradcam" else f"; {_HIRES}"
+            return f"{self.layer} ({grid} map; models[].cam_layer{how})"
         if self.automatic:
             minimum = " × ".join([str(CAM_MIN_CELLS[len(self.cells)])] * len(self.cells))
             usual = " × ".join(map(str, self.usual_cells))
             return (f"{self.layer} ({grid} map; {self.usual} would give {usual} at this input size, under the "
-                    f"{minimum} minimum: an earlier layer was chosen automatically)")
+                    f"{minimum} minimum: an earlier layer was chosen automatically; {_HIRES})")
         return f"{self.layer} ({grid} map; the model's last block)"
 
 

@@ -185,7 +185,7 @@ def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[str, F
     rows = [index[c] for c in chosen["case_id"]]
     x = data.x[rows]
     layer = cam_layer(cfg, results, model=model, input_shape=tuple(x.shape[1:]))
-    with GradCAMExplainer(net, layer=layer.layer) as cam:
+    with GradCAMExplainer(net, layer=layer.layer, method=layer.method) as cam:
         maps = cam(x, targets=cfg.explain.target, y=data.y[rows])
     model_cfg = model_config(cfg, model)
     masks = None
@@ -212,7 +212,7 @@ def cam_sanity(cfg: StudyConfig, results: DeepResults, images: np.ndarray, *, mo
 
     layer = cam_layer(cfg, results, model=model, input_shape=images.shape[1:])
     table = random_cam_baseline(results.models[model], torch.as_tensor(images), layer=layer.layer,
-                                seed=cfg.train.seed)
+                                seed=cfg.train.seed, method=layer.method)
     table.insert(0, "layer", layer.describe())
     return table
 
@@ -354,7 +354,7 @@ def localisation_values(cfg: StudyConfig, prepared: Prepared, results: DeepResul
         if not keep.any():
             rows.append({**row, "note": f"not scored: no {outcome!r} case has a non-empty lesion mask"})
             continue
-        with GradCAMExplainer(results.models[label], layer=layer.layer) as cam:
+        with GradCAMExplainer(results.models[label], layer=layer.layer, method=layer.method) as cam:
             maps = cam(x, targets=[cls] * len(x))
         s = score_localisation(maps, masks[keep])
         seed = cfg.train.seed

@@ -243,7 +243,8 @@ def _classifier_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
         "training": {"optimizer": t.optimizer, "lr": t.lr, "epochs": t.epochs, "batch_size": t.batch_size,
                      "loss": t.loss, "patience": t.patience, "augment": t.augment, "seed": t.seed,
                      "class_weights": t.class_weights},
-        "explainability": ("Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check"
+        "explainability": ("Grad-CAM (pytorch-grad-cam; HiResCAM at a layer before the last block) with a "
+                           "randomised-weights sanity check"
                            if cfg.explain.enabled else None),
     }
 

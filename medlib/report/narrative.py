@@ -85,7 +85,11 @@ def explain_paragraph(cfg: StudyConfig, sections: Sequence[str]) -> str:
     return (f"Grad-CAM maps (pytorch-grad-cam) of the model with the best validation AUC, for up to "
             f"{cfg.explain.n_cases} {_plural('case', cfg.explain.n_cases)} of each outcome group (true and false "
             f"positives and negatives) of the primary test set, for the "
-            f"{'positive class' if cfg.explain.target == 'positive' else cfg.explain.target + ' class'}.")
+            f"{'positive class' if cfg.explain.target == 'positive' else cfg.explain.target + ' class'}. Where the "
+            f"input is too small for a model's last block and an earlier layer is used (named with each map), the "
+            f"maps are HiResCAM's (Draelos & Carin 2020): gradient times activation in each cell. It equals "
+            f"Grad-CAM at the last block; before it, Grad-CAM's spatially averaged gradient no longer shows where "
+            f"the evidence lies.")
 
 
 def models_paragraph(cfg: StudyConfig) -> str:
