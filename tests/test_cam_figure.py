@@ -68,6 +68,14 @@ def test_2d_gallery_has_image_overlay_outline_and_colour_bar(tmp_path, views):
     fig.savefig(tmp_path / "cam.png")
 
 
+def test_gallery_names_the_maps_method():
+    """Maps from a layer before the last block are HiResCAM's: the title and colour bar say so."""
+    fig = plot_cam_cases(SimpleNamespace(**{**vars(_gallery(2)), "method": "HiResCAM"}))
+    assert fig._suptitle.get_text() == "ResNet18: HiResCAM on test cases"
+    assert any(ax.get_ylabel() == "HiResCAM (relative to the case's peak)" for ax in fig.axes)
+    assert not any("Grad-CAM" in t for t in _titles(fig))
+
+
 def test_3d_gallery_shows_the_maps_maximum_and_the_lesions_central_slice(tmp_path):
     fig = plot_cam_cases(_gallery(3))
     titles = _titles(fig)

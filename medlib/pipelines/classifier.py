@@ -149,6 +149,7 @@ class CamCases:
         masks: ``[n, *spatial]`` lesion masks on the model's grid (``lesion_masks``), or None without masks.
         layer: the Grad-CAM layer in words (``CamLayer.describe``).
         set_name: the set the cases come from.
+        method: the maps' name: "Grad-CAM", or "HiResCAM" at a layer before the last block.
     """
 
     model: str
@@ -160,6 +161,7 @@ class CamCases:
     masks: np.ndarray | None = None
     layer: str = ""
     set_name: str = "test"
+    method: str = "Grad-CAM"
 
 
 def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[str, FrozenThreshold], *, model: str,
@@ -172,7 +174,7 @@ def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[str, F
     ``groups`` defaults to the cases of the outcome the lesion masks mark, found and missed, and the false
     alarms: true positives, false negatives, false positives; or, when ``cohort.lesion_outcome`` is the
     negative label, true negatives, false positives, false negatives."""
-    from medlib.explain.gradcam import GradCAMExplainer, select_gallery_cases
+    from medlib.explain.gradcam import CAM_METHODS, GradCAMExplainer, select_gallery_cases
 
     if groups is None:
         groups = ("TP", "FN", "FP") if cfg.cohort.lesion_class == 1 else ("TN", "FP", "FN")
@@ -193,7 +195,7 @@ def cam_cases(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[str, F
         masks = lesion_masks(cfg, _rows(prepared, chosen["case_id"]), lesion_column(cfg, model))
     return CamCases(model=model, images=x.cpu().numpy(), cams=maps, cases=chosen.reset_index(drop=True),
                     views=tuple(model_inputs(cfg, model_cfg)), spatial_dims=model_cfg.spatial_dims, masks=masks,
-                    layer=layer.describe(), set_name=set_name)
+                    layer=layer.describe(), set_name=set_name, method=CAM_METHODS[layer.method])
 
 
 def cam_galleries(cfg: StudyConfig, results: DeepResults, thresholds: Mapping[str, FrozenThreshold],

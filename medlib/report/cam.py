@@ -63,7 +63,7 @@ def _panels_2d(info: pd.Series, image: np.ndarray, cam: np.ndarray, mask, views:
         _outline(ax, mask)
         _peak(ax, cam)
 
-    panels = [(views[0], plain), (f"{views[0]} + Grad-CAM", heat)]
+    panels = [(views[0], plain), (f"{views[0]} + map", heat)]
     panels += [(views[v], lambda ax, v=v: plain(ax, v)) for v in range(1, len(views))]
     return panels
 
@@ -97,7 +97,8 @@ def plot_cam_cases(gallery) -> plt.Figure:
     Args:
         gallery: ``medlib.pipelines.classifier.CamCases`` or anything with ``model``, ``images``
             (``[n, C, *spatial]``), ``cams`` (``[n, *spatial]`` in [0, 1]), ``cases`` (case_id, group, score,
-            y_true), ``views``, ``spatial_dims`` (2 or 3) and ``masks`` (``[n, *spatial]`` or None).
+            y_true), ``views``, ``spatial_dims`` (2 or 3), ``masks`` (``[n, *spatial]`` or None) and ``method``
+            (the map's name, e.g. "HiResCAM"; default "Grad-CAM").
 
     Raises:
         ValueError: ``spatial_dims`` is neither 2 nor 3, or the gallery has no case.
@@ -131,22 +132,23 @@ def plot_cam_cases(gallery) -> plt.Figure:
                 draw(ax)
                 head = f"{row['group']} · {row['case_id']} · score {row['score']:.2f}\n" if j == 0 else "\n"
                 ax.set_title(f"{head}{title}", fontsize=7.5, color=color if j == 0 else "black", loc="left")
-        _colorbar(fig, axes)
+        method = getattr(gallery, "method", "Grad-CAM")
+        _colorbar(fig, axes, method)
         handles = [Line2D([], [], color=PEAK, marker="+", linestyle="none", markersize=8, label="map maximum")]
         if masks is not None:
             handles.insert(0, Line2D([], [], color="black", linewidth=1.2, label="lesion outline (white)"))
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7.5, frameon=False)
         where = set_label(getattr(gallery, "set_name", "test")).lower()
-        fig.suptitle(f"{gallery.model}: Grad-CAM on {where} cases", fontsize=9)
+        fig.suptitle(f"{gallery.model}: {method} on {where} cases", fontsize=9)
     return fig
 
 
-def _colorbar(fig: plt.Figure, axes: np.ndarray) -> None:
+def _colorbar(fig: plt.Figure, axes: np.ndarray, method: str = "Grad-CAM") -> None:
     """One scale for every overlay (each map is relative to its own peak)."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=list(axes.ravel()), shrink=0.7, aspect=30,
                        pad=0.01, ticks=[0, 0.5, 1])
-    bar.set_label("Grad-CAM (relative to the case's peak)", fontsize=7.5)
+    bar.set_label(f"{method} (relative to the case's peak)", fontsize=7.5)
     bar.ax.tick_params(labelsize=7)
