@@ -131,8 +131,7 @@ def test_size_check_refuses_a_size_without_a_fine_enough_map_and_chooses_earlier
     resnet = layers["resnet18"]
     assert (resnet.layer, resnet.cells, resnet.automatic) == ("layer2", (8, 8), True)
     assert resnet.describe() == ("layer2 (8 × 8 map; layer4 would give 2 × 2 at this input size, under the 7 × 7 "
-                                 "minimum: an earlier layer was chosen automatically; HiResCAM, the form of "
-                                 "Grad-CAM that is faithful before the last block)")
+                                 "minimum: an earlier layer was chosen automatically; HiResCAM maps)")
     assert resnet.method == "hirescam"
     assert layers["simplevit"].cells == (8, 8)  # patch 8 at 64 px
     with pytest.raises(KeyError, match="models\\[0\\].cam_layer"):
@@ -140,9 +139,7 @@ def test_size_check_refuses_a_size_without_a_fine_enough_map_and_chooses_earlier
     explicit = check_input_sizes(_study([{"name": "resnet18", "cam_layer": "layer4"}], (64, 64)))["resnet18"]
     assert explicit.describe() == "layer4 (2 × 2 map; models[].cam_layer)" and explicit.method == "gradcam"
     earlier = check_input_sizes(_study([{"name": "resnet18", "cam_layer": "layer3"}], (64, 64)))["resnet18"]
-    assert earlier.method == "hirescam" and earlier.describe().endswith("models[].cam_layer; HiResCAM, the form of "
-                                                                         "Grad-CAM that is faithful before the last "
-                                                                         "block)")
+    assert earlier.method == "hirescam" and earlier.describe().endswith("models[].cam_layer; HiResCAM maps)")
 
 
 def test_medicalnet_layout():

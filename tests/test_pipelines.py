@@ -23,10 +23,8 @@ def _results(model_cfg: ModelConfig, in_channels: int = 1) -> classifier.DeepRes
 
 @pytest.mark.parametrize("cam_layer, expected", [
     (None, "layer1 (7 × 7 map; layer4 would give 1 × 1 at this input size, under the 7 × 7 minimum: an earlier "
-           "layer was chosen automatically; HiResCAM, the form of Grad-CAM that is faithful before the last "
-           "block)"),  # layer4 of 28 x 28 would be one cell
-    ("layer2", "layer2 (4 × 4 map; models[].cam_layer; HiResCAM, the form of Grad-CAM that is faithful before "
-               "the last block)"),
+           "layer was chosen automatically; HiResCAM maps)"),  # layer4 of 28 x 28 would be one cell
+    ("layer2", "layer2 (4 × 4 map; models[].cam_layer; HiResCAM maps)"),
 ])
 def test_cam_sanity_names_the_layer_and_its_map(cam_layer, expected):
     model_cfg = ModelConfig(name="resnet18", label="R", cam_layer=cam_layer)
@@ -44,7 +42,7 @@ def test_cam_sanity_of_a_volume_model():
     images = np.random.default_rng(0).normal(size=(2, 3, 32, 32, 32)).astype(np.float32)
     table = classifier.cam_sanity(cfg, _results(model_cfg, in_channels=3), images, model="V")
     assert table.loc[0, "layer"] == ("layer2 (4 × 4 × 4 map; layer4 would give 1 × 1 × 1 at this input size, under "
-                                     "the 4 × 4 × 4 minimum: an earlier layer was chosen automatically; HiResCAM, "
-                                     "the form of Grad-CAM that is faithful before the last block)")
+                                     "the 4 × 4 × 4 minimum: an earlier layer was chosen automatically; HiResCAM "
+                                     "maps)")
 
 

@@ -29,7 +29,7 @@ __all__ = ["CamLayer", "check_input_sizes", "choose_cam_layer", "model_size_prob
 _LARGEST_SIDE = 1024  # the search for the smallest working size stops here
 
 
-_HIRES = "HiResCAM, the form of Grad-CAM that is faithful before the last block"
+_HIRES = "HiResCAM maps"  # before the last block (``CamLayer.method``)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class CamLayer:
 
     def describe(self) -> str:
         """The layer and why, in words, e.g. ``layer2 (8 × 8 map; layer4 would give 2 × 2 at this input
-        size, under the 7 × 7 minimum: an earlier layer was chosen automatically; HiResCAM, ...)``."""
+        size, under the 7 × 7 minimum: an earlier layer was chosen automatically; HiResCAM maps)``."""
         grid = " × ".join(map(str, self.cells))
         if self.explicit:
             how = "" if self.method == "gradcam" else f"; {_HIRES}"
