@@ -136,6 +136,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lane_pool(workers: int):
+    """A pool of ``workers`` spawned processes, each limited to ``cores // workers`` threads
+    (``medlib.threads.limit_threads``; notebook kernels started there inherit the limit)."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from medlib.threads import limit_threads
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=limit_threads,
+                               initargs=(max(1, (os.cpu_count() or 1) // workers),))
+
+
 def _timed_cohort(study: str, data: Path, scale: float) -> float:
     from medlib import synth
 
@@ -148,17 +161,10 @@ def _write_cohorts(studies: Sequence[str], data: Path, *, scale: float, jobs: in
     """Write the synthetic cohorts of ``studies`` under ``data``, ``jobs`` at a time (each in its own process
     limited to ``cores // jobs`` threads, as the demo's lanes); each cohort is renamed into place only when
     complete (``medlib.synth.generate``). Returns the seconds each took; the first failure raises."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from medlib.threads import limit_threads
-
     workers = min(jobs, len(studies))
     if workers < 2:
         return {study: _timed_cohort(study, data, scale) for study in studies}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=limit_threads,
-                             initargs=(max(1, (os.cpu_count() or 1) // workers),)) as pool:
+    with _lane_pool(workers) as pool:
         futures = {study: pool.submit(_timed_cohort, study, data, scale) for study in studies}
         return {study: future.result() for study, future in futures.items()}
 
@@ -181,19 +187,11 @@ def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs
     Returns each study's ``medlib.cli.runner.StudyRun`` in the order of ``studies``. The first study that fails raises its error, after
     the ones already running have finished (their reports are kept); the studies not yet started are cancelled.
     """
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
     from medlib.resources import display_path
-    from medlib.threads import limit_threads
 
     calls = [(study, Path("params") / ("smoke" if smoke else "") / f"{study}.yaml") for study in studies]
     lanes = min(jobs, len(calls))
-    pool = None
-    if lanes > 1:
-        pool = ProcessPoolExecutor(max_workers=lanes, mp_context=get_context("spawn"), initializer=limit_threads,
-                                   initargs=(max(1, (os.cpu_count() or 1) // lanes),))
+    pool = _lane_pool(lanes) if lanes > 1 else None
     try:
         pending = ([pool.submit(_demo_lane, study, params, reports, study, quiet, data) for study, params in calls]
                    if pool else None)
