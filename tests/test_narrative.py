@@ -58,6 +58,19 @@ def test_explain_and_reference_paragraphs_say_what_was_not_done():
     assert narrative.reference_paragraph(CFG) == ""  # no published results in the params: no comparison
 
 
+def test_explain_paragraph_names_the_models_with_hirescam_maps_only():
+    """At 64 px both models' maps come from an earlier layer (HiResCAM, named); at 224 px from the last block,
+    so the paragraph does not mention HiResCAM."""
+    from medlib.config import ImageConfig
+
+    small = dataclasses.replace(CFG, image=ImageConfig(size=(64, 64)))
+    text = narrative.explain_paragraph(small, ["fig-cam"])
+    assert "The maps of R18 and D121 come from a layer before the model's last block" in text
+    assert "HiResCAM's (Draelos & Carin 2020)" in text
+    large = dataclasses.replace(CFG, image=ImageConfig(size=(224, 224)))
+    assert "HiResCAM" not in narrative.explain_paragraph(large, ["fig-cam"])
+
+
 @pytest.mark.parametrize("params", sorted((ROOT / "params").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_built_in_study_tells_its_own_story(params):
     cfg = load_config(params)
@@ -146,3 +159,18 @@ def test_built_in_studies_list_their_deviations_from_the_published_design(study,
     text = narrative.deviations(load_config(ROOT / "params" / f"{study}.yaml"))
     for words in expected:
         assert words in text
+
+
+def test_run_record_names_the_models_with_hirescam_maps():
+    """The record's explainability line (the checklist's answer) names HiResCAM only for the models that use it."""
+    from types import SimpleNamespace
+
+    from medlib.config import ImageConfig
+    from medlib.pipelines.record import _classifier_summary
+
+    results = SimpleNamespace(parameters={})
+    small = _classifier_summary(dataclasses.replace(CFG, image=ImageConfig(size=(64, 64))), results)
+    assert small["explainability"] == ("Grad-CAM (pytorch-grad-cam; HiResCAM for R18, D121, at a layer before the "
+                                       "last block) with a randomised-weights sanity check")
+    large = _classifier_summary(dataclasses.replace(CFG, image=ImageConfig(size=(224, 224))), results)
+    assert large["explainability"] == "Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check"

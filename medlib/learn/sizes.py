@@ -24,7 +24,8 @@ import torch
 from medlib.learn.models import (CAM_MIN_CELLS, build_model, cam_layer_candidates, cam_map_sizes, get_layer,
                                  vit_patch_size)
 
-__all__ = ["CamLayer", "check_input_sizes", "choose_cam_layer", "model_size_problem", "smallest_side"]
+__all__ = ["CamLayer", "check_input_sizes", "choose_cam_layer", "hirescam_models", "model_size_problem",
+           "smallest_side"]
 
 _LARGEST_SIDE = 1024  # the search for the smallest working size stops here
 
@@ -204,6 +205,13 @@ def check_input_sizes(cfg, *, source: str = "config") -> dict[str, CamLayer | No
         else:
             layers[m.display_name] = None
     return layers
+
+
+def hirescam_models(cfg) -> list[str]:
+    """The display names of the models whose maps are HiResCAM's (``CamLayer.method``), in config order; empty
+    without Grad-CAM or CNNs. The model shapes behind ``check_input_sizes`` are cached, so after the check that
+    runs before training this costs nothing."""
+    return [name for name, layer in check_input_sizes(cfg).items() if layer is not None and layer.method == "hirescam"]
 
 
 def _refusal(source: str, i: int, m, channels: int, size: tuple[int, ...], problem: str, need_cam: bool) -> str:

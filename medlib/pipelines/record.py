@@ -232,6 +232,13 @@ def run_summary(cfg: StudyConfig, prepared: Prepared, results: Any, thresholds: 
     return summary
 
 
+def _hirescam_note(cfg: StudyConfig) -> str:
+    from medlib.learn.sizes import hirescam_models
+
+    models = hirescam_models(cfg)
+    return f"; HiResCAM for {', '.join(models)}, at a layer before the last block" if models else ""
+
+
 def _classifier_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
     from medlib.pipelines.classifier import model_inputs
 
@@ -243,9 +250,8 @@ def _classifier_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
         "training": {"optimizer": t.optimizer, "lr": t.lr, "epochs": t.epochs, "batch_size": t.batch_size,
                      "loss": t.loss, "patience": t.patience, "augment": t.augment, "seed": t.seed,
                      "class_weights": t.class_weights},
-        "explainability": ("Grad-CAM (pytorch-grad-cam; HiResCAM at a layer before the last block) with a "
-                           "randomised-weights sanity check"
-                           if cfg.explain.enabled else None),
+        "explainability": (f"Grad-CAM (pytorch-grad-cam{_hirescam_note(cfg)}) with a randomised-weights sanity "
+                           f"check" if cfg.explain.enabled else None),
     }
 
 

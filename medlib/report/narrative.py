@@ -85,11 +85,21 @@ def explain_paragraph(cfg: StudyConfig, sections: Sequence[str]) -> str:
     return (f"Grad-CAM maps (pytorch-grad-cam) of the model with the best validation AUC, for up to "
             f"{cfg.explain.n_cases} {_plural('case', cfg.explain.n_cases)} of each outcome group (true and false "
             f"positives and negatives) of the primary test set, for the "
-            f"{'positive class' if cfg.explain.target == 'positive' else cfg.explain.target + ' class'}. Where the "
-            f"input is too small for a model's last block and an earlier layer is used (named with each map), the "
-            f"maps are HiResCAM's (Draelos & Carin 2020): gradient times activation in each cell. It equals "
-            f"Grad-CAM at the last block; before it, Grad-CAM's spatially averaged gradient no longer shows where "
-            f"the evidence lies.")
+            f"{'positive class' if cfg.explain.target == 'positive' else cfg.explain.target + ' class'}."
+            f"{_hirescam_sentence(cfg)}")
+
+
+def _hirescam_sentence(cfg: StudyConfig) -> str:
+    """Why some maps are HiResCAM's, naming those models; "" when every map is Grad-CAM's."""
+    from medlib.learn.sizes import hirescam_models
+
+    models = hirescam_models(cfg)
+    if not models:
+        return ""
+    return (f" The maps of {join_words(models)} come from a layer before the model's last block (named with each "
+            f"map; the input is too small for the last one), so they are HiResCAM's (Draelos & Carin 2020): "
+            f"gradient times activation in each cell. HiResCAM equals Grad-CAM at the last block; before it, "
+            f"Grad-CAM's spatially averaged gradient no longer shows where the evidence lies.")
 
 
 def models_paragraph(cfg: StudyConfig) -> str:
