@@ -247,7 +247,7 @@ class TrainConfig:
     epochs: Count = 30
     batch_size: Count = 16                 # small batches: enough steps per epoch on cohorts of a few hundred
                                            # (Masters & Luschi 2018 found 2-32 best)
-    lr: Positive = 1e-3                    # peak learning rate (after warm-up)
+    lr: Positive | None = None             # peak learning rate; None = 1e-3 in 2D, 1e-3/3 in 3D (recipe.default_lr)
     optimizer: Literal["adam", "adamw"] = "adamw"
     weight_decay: NonNegative = 0.05       # AdamW's decoupled decay (not on biases and norm scales)
     scheduler: Literal["warmup_cosine", "cosine", "none"] = "warmup_cosine"  # stepped per optimisation step

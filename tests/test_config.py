@@ -60,7 +60,7 @@ def write(tmp_path, text):
     (VALID + "train: {epochs: three}\n", r"train.epochs: expected an integer, got 'three'"),
     (VALID + "train: {epochs: true}\n", r"train.epochs: expected an integer, got True"),
     (VALID + "train: {epochs: 3.0}\n", r"train.epochs: expected an integer, got 3.0"),
-    (VALID + "train: {lr: true}\n", r"train.lr: expected a number, got True"),
+    (VALID + "train: {lr: true}\n", r"train.lr: expected a number or null, got True"),
     (VALID + "train: {lr: .nan}\n", r"train.lr: expected a finite number, got nan"),
     (VALID + "train: {amp: yes please}\n", r"train.amp: expected true or false, got 'yes please'"),
     (VALID + "train: {loss: hinge}\n", r"train.loss: expected one of \['ce', 'focal', 'ce\+focal'\], got 'hinge'"),
@@ -84,8 +84,8 @@ def test_bad_params_name_the_key_and_file(tmp_path, text, message):
 RANGES = [
     ("train.epochs=0", r"train.epochs: expected an integer >= 1, got 0"),
     ("train.batch_size=0", r"train.batch_size: expected an integer >= 1, got 0"),
-    ("train.lr=0", r"train.lr: expected a number > 0, got 0"),
-    ("train.lr=-0.1", r"train.lr: expected a number > 0, got -0.1"),
+    ("train.lr=0", r"train.lr: expected a number > 0 or null, got 0"),
+    ("train.lr=-0.1", r"train.lr: expected a number > 0 or null, got -0.1"),
     ("train.weight_decay=-1.0e-4", r"train.weight_decay: expected a number >= 0, got -0.0001"),
     ("train.patience=-1", r"train.patience: expected an integer >= 0, got -1"),
     ("train.focal_gamma=-1", r"train.focal_gamma: expected a number >= 0, got -1"),
@@ -204,11 +204,11 @@ def test_text_numbers_say_how_to_write_a_number(tmp_path):
     assert load_config(write(tmp_path, VALID + "train: {lr: 1e-3}\n")).train.lr == 0.001
     assert load_config(write(tmp_path, VALID + "train: {weight_decay: 5E4}\n")).train.weight_decay == 5e4
     assert load_config(write(tmp_path, VALID), ["train.lr=2e-4"]).train.lr == 2e-4
-    with pytest.raises(ConfigError, match=r"p.yaml: train.lr: expected a number, got '1e-3' \(text\); write 1.0e-3"):
+    with pytest.raises(ConfigError, match=r"p.yaml: train.lr: expected a number or null, got '1e-3' \(text\); write 1.0e-3"):
         load_config(write(tmp_path, VALID + "train: {lr: '1e-3'}\n"))
     with pytest.raises(ConfigError, match=r"train.weight_decay: expected a number, got '5E4' \(text\); write 5.0e\+4"):
         load_config(write(tmp_path, VALID + "train: {weight_decay: '5E4'}\n"))
-    with pytest.raises(ConfigError, match=r"train.lr: expected a number, got '0.5' \(text\); write 0.5"):
+    with pytest.raises(ConfigError, match=r"train.lr: expected a number or null, got '0.5' \(text\); write 0.5"):
         load_config(write(tmp_path, VALID + "train: {lr: '0.5'}\n"))
     with pytest.raises(ConfigError, match=r"train.epochs: expected an integer, got '3' \(text\); write 3"):
         load_config(write(tmp_path, VALID + "train: {epochs: '3'}\n"))

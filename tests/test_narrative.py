@@ -48,8 +48,17 @@ def test_models_paragraph_names_initialisation_and_training():
     text = narrative.models_paragraph(CFG)
     assert "**R18**: resnet18 (2D, random initialisation" in text and "**D121**: densenet121 (2D, ImageNet" in text
     t = CFG.train
-    assert f"{'AdamW' if t.optimizer == 'adamw' else 'Adam'} (learning rate {t.lr:g}" in text
+    assert f"{'AdamW' if t.optimizer == 'adamw' else 'Adam'} (learning rate 0.001, weight decay" in text  # the 2D default
     assert f"up to {t.epochs} epochs" in text
+
+
+def test_models_paragraph_gives_the_learning_rate_and_its_3d_rule():
+    volumes = dataclasses.replace(CFG, image=dataclasses.replace(CFG.image, size=(16, 16, 16)),
+                                  models=(ModelConfig(name="resnet18", label="R18", spatial_dims=3),))
+    assert ("(learning rate 0.000333, a third of the 2D rate 0.001: a 3 × 3 × 3 kernel has three times the fan-in"
+            in narrative.models_paragraph(volumes))
+    chosen = dataclasses.replace(volumes, train=dataclasses.replace(CFG.train, lr=2e-3))
+    assert "(learning rate 0.002, weight decay" in narrative.models_paragraph(chosen)  # a set rate, no rule
 
 
 def test_explain_and_reference_paragraphs_say_what_was_not_done():
@@ -124,7 +133,7 @@ def test_statistics_paragraph_describes_the_recorded_methods_only():
 
 def test_deviations_compare_the_config_with_the_published_settings():
     published = {"split.ratios": {"value": [0.8, 0.2], "why": "a validation set chooses the threshold"},
-                 "models[*].pretrained": True, "models[R18].name": "resnet18", "train.lr": CFG.train.lr}
+                 "models[*].pretrained": True, "models[R18].name": "resnet18", "train.lr": 1e-3}
     cfg = dataclasses.replace(CFG, study=dataclasses.replace(STUDY, published=published))
     text = narrative.deviations(cfg)
     assert ("- `split.ratios`: published design [0.8, 0.2]; this run [0.7, 0.3, 0] (a validation set chooses "

@@ -271,12 +271,26 @@ def test_recipe_defaults_and_no_decay_on_norms():
 
     cfg = TrainConfig()
     assert (cfg.optimizer, cfg.scheduler, cfg.lr, cfg.weight_decay, cfg.augment, cfg.flip) == \
-        ("adamw", "warmup_cosine", 1e-3, 0.05, True, True)
-    opt = build_optimizer(TinyNet(), cfg)
+        ("adamw", "warmup_cosine", None, 0.05, True, True)
+    opt = build_optimizer(TinyNet(), cfg, 2)
     assert isinstance(opt, torch.optim.AdamW)
+    assert opt.param_groups[0]["lr"] == 1e-3  # the 2D rate
     decayed, kept = opt.param_groups
     assert decayed["weight_decay"] == 0.05 and kept["weight_decay"] == 0.0
     assert all(p.ndim > 1 for p in decayed["params"]) and all(p.ndim == 1 for p in kept["params"])
+
+
+def test_learning_rate_is_a_third_in_3d_unless_set():
+    """The fan-in rule: 3 x 3 x 3 kernels have three times the inputs of 3 x 3 ones, so a third of the rate."""
+    from medlib.learn.recipe import build_optimizer, default_lr, learning_rate
+
+    assert default_lr(2) == 1e-3 and default_lr(3) == pytest.approx(1e-3 / 3)
+    assert learning_rate(TrainConfig(), 3) == pytest.approx(1e-3 / 3)
+    assert learning_rate(TrainConfig(lr=2e-3), 3) == 2e-3  # a set rate is used as it is
+    opt = build_optimizer(torch.nn.Conv3d(1, 2, 3), TrainConfig(), 3)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
+    with pytest.raises(ValueError, match="spatial_dims must be 2 or 3"):
+        default_lr(1)
 
 
 def test_intensity_jitter_is_bounded_and_reproducible():

@@ -237,7 +237,7 @@ def _make_trainer(model: nn.Module, cfg, device: torch.device, spatial_dims: int
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=_memory_format(spatial_dims))
-    optimizer = build_optimizer(model, cfg)
+    optimizer = build_optimizer(model, cfg, spatial_dims)
     scheduler = build_scheduler(optimizer, cfg, steps=steps_per_epoch(n_train, cfg.batch_size))
     fp16 = amp_dtype_for(device, cfg.amp) == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=fp16)

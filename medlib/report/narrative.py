@@ -122,7 +122,7 @@ def models_paragraph(cfg: StudyConfig) -> str:
                 f"fitted on validation or test data.")
     t = cfg.train
     models = "; ".join(_model_text(cfg, m) for m in cfg.models)
-    return (f"{models}. Training: {_OPTIMIZERS[t.optimizer]} (learning rate {t.lr:g}"
+    return (f"{models}. Training: {_OPTIMIZERS[t.optimizer]} (learning rate {_learning_rate(cfg)}"
             f"{f', weight decay {t.weight_decay:g}' if t.weight_decay else ''}), {_LOSSES[t.loss]}"
             f"{', inverse-frequency class weights' if t.class_weights else ''}, batch size {t.batch_size}, up to "
             f"{t.epochs} epochs{_schedule(t)}{_augmentation(t)}; the weights of the "
@@ -130,6 +130,18 @@ def models_paragraph(cfg: StudyConfig) -> str:
             f"{f' (early stopping after {t.patience} epochs without improvement)' if t.patience else ''}. "
             f"Images are resized to {' × '.join(map(str, cfg.image.size))}"
             f"{', cropped to the mask' if cfg.image.crop_to_mask else ''} and normalised ({cfg.image.normalize}).")
+
+
+def _learning_rate(cfg: StudyConfig) -> str:
+    """The peak learning rate in words; the recipe's 3D default says where its third comes from."""
+    from medlib.learn.recipe import LR_2D, learning_rate
+
+    dims = len(cfg.image.size)
+    rate = f"{learning_rate(cfg.train, dims):.3g}"
+    if cfg.train.lr is None and dims == 3:
+        return (f"{rate}, a third of the 2D rate {LR_2D:g}: a 3 × 3 × 3 kernel has three times the fan-in of a "
+                f"3 × 3 one, and Adam's step scales as 1/fan-in (Yang et al. 2022)")
+    return rate
 
 
 def _schedule(t: Any) -> str:
@@ -305,6 +317,10 @@ def _settings(cfg: StudyConfig, key: str) -> dict[str, Any]:
             raise ConfigError(f"study.published: {key!r} names no setting: expected a dotted config key such as "
                               f"'split.ratios' or 'radiomics.deep_weights'")
         node = getattr(node, part)
+    if key == "train.lr" and node is None:  # the recipe's default for the images' dimensions
+        from medlib.learn.recipe import learning_rate
+
+        node = learning_rate(cfg.train, len(cfg.image.size))
     return {key: node}
 
 
