@@ -281,10 +281,20 @@ def _band_rows(n: int = GRID) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _banded(volumes: np.ndarray, rows: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """``m x n^3`` flattened volumes -> ``m x (n/2)^3``: difference of Gaussians (``BAND``) at every second voxel."""
+    """``m x n^3`` flattened volumes -> ``m x (n/2)^3``: difference of Gaussians (``BAND``) at every second voxel.
+
+    Each Gaussian is three matrix products, one per axis (``np.tensordot`` runs them as BLAS calls; the same
+    sum as ``np.einsum("ia,jb,kc,mabc->mijk")``, 3x faster)."""
     n = round(volumes.shape[1] ** (1 / 3))
     v = volumes.reshape(-1, n, n, n)
-    low, high = (np.einsum("ia,jb,kc,mabc->mijk", r, r, r, v, optimize=True) for r in rows)
+
+    def smooth(r: np.ndarray) -> np.ndarray:
+        out = np.tensordot(v, r, axes=([3], [1]))    # m, a, b, k
+        out = np.tensordot(out, r, axes=([2], [1]))  # m, a, k, j
+        out = np.tensordot(out, r, axes=([1], [1]))  # m, k, j, i
+        return out.transpose(0, 3, 2, 1)
+
+    low, high = (smooth(r) for r in rows)
     return (low - high).reshape(len(volumes), -1)
 
 
@@ -298,8 +308,8 @@ def similarity_3d(fps: list) -> np.ndarray:
 
     Every step is linear up to the normalisation, so each variant is one sparse matrix (``_mover``) and one
     separable band-pass (``_banded``) applied to all the column's volumes at once: the same numbers as moving
-    and filtering each volume with ``scipy.ndimage`` (to float32 rounding), 4x faster (234 glioma volumes: 5.6 s
-    instead of 22 s on one core).
+    and filtering each volume with ``scipy.ndimage`` (to float32 rounding), about 5x faster (234 glioma volumes:
+    4.0 to 4.5 s on one core, 5.6 s before ``_banded`` used ``tensordot``, about 22 s volume by volume).
     """
     from concurrent.futures import ThreadPoolExecutor
 
