@@ -55,10 +55,12 @@ def test_models_paragraph_names_initialisation_and_training():
 def test_models_paragraph_gives_the_learning_rate_and_its_3d_rule():
     volumes = dataclasses.replace(CFG, image=dataclasses.replace(CFG.image, size=(16, 16, 16)),
                                   models=(ModelConfig(name="resnet18", label="R18", spatial_dims=3),))
-    assert ("(learning rate 0.000333, a third of the 2D rate 0.001: a 3 × 3 × 3 kernel has three times the fan-in"
-            in narrative.models_paragraph(volumes))
+    text = narrative.models_paragraph(volumes)
+    assert "(learning rate 0.000333, weight decay" in text
+    assert "The learning rate is a third of the 2D rate 0.001: a 3 × 3 × 3 kernel has three times the fan-in" in text
     chosen = dataclasses.replace(volumes, train=dataclasses.replace(CFG.train, lr=2e-3))
-    assert "(learning rate 0.002, weight decay" in narrative.models_paragraph(chosen)  # a set rate, no rule
+    text = narrative.models_paragraph(chosen)
+    assert "(learning rate 0.002, weight decay" in text and "a third" not in text  # a set rate, no rule
 
 
 def test_explain_and_reference_paragraphs_say_what_was_not_done():

@@ -122,26 +122,26 @@ def models_paragraph(cfg: StudyConfig) -> str:
                 f"fitted on validation or test data.")
     t = cfg.train
     models = "; ".join(_model_text(cfg, m) for m in cfg.models)
-    return (f"{models}. Training: {_OPTIMIZERS[t.optimizer]} (learning rate {_learning_rate(cfg)}"
+    return (f"{models}. Training: {_OPTIMIZERS[t.optimizer]} (learning rate {_learning_rate(cfg)[0]}"
             f"{f', weight decay {t.weight_decay:g}' if t.weight_decay else ''}), {_LOSSES[t.loss]}"
             f"{', inverse-frequency class weights' if t.class_weights else ''}, batch size {t.batch_size}, up to "
             f"{t.epochs} epochs{_schedule(t)}{_augmentation(t)}; the weights of the "
             f"epoch with the best validation AUC are kept"
             f"{f' (early stopping after {t.patience} epochs without improvement)' if t.patience else ''}. "
-            f"Images are resized to {' × '.join(map(str, cfg.image.size))}"
+            f"{_learning_rate(cfg)[1]}Images are resized to {' × '.join(map(str, cfg.image.size))}"
             f"{', cropped to the mask' if cfg.image.crop_to_mask else ''} and normalised ({cfg.image.normalize}).")
 
 
-def _learning_rate(cfg: StudyConfig) -> str:
-    """The peak learning rate in words; the recipe's 3D default says where its third comes from."""
+def _learning_rate(cfg: StudyConfig) -> tuple[str, str]:
+    """The peak learning rate, and for the recipe's 3D default a sentence saying where its third comes from."""
     from medlib.learn.recipe import LR_2D, learning_rate
 
     dims = len(cfg.image.size)
     rate = f"{learning_rate(cfg.train, dims):.3g}"
     if cfg.train.lr is None and dims == 3:
-        return (f"{rate}, a third of the 2D rate {LR_2D:g}: a 3 × 3 × 3 kernel has three times the fan-in of a "
-                f"3 × 3 one, and Adam's step scales as 1/fan-in (Yang et al. 2022)")
-    return rate
+        return rate, (f"The learning rate is a third of the 2D rate {LR_2D:g}: a 3 × 3 × 3 kernel has three times "
+                      f"the fan-in of a 3 × 3 one, and Adam's step scales as 1/fan-in (Yang et al. 2022). ")
+    return rate, ""
 
 
 def _schedule(t: Any) -> str:
