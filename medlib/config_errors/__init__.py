@@ -4,7 +4,7 @@ Every line names the params file, the dotted key (list items as ``models[1].name
 ``results['AP only.auc']``), the value that arrived and what was expected::
 
     params/nec.yaml: train.epochs: expected an integer >= 1, got 0
-    params/nec.yaml: train.lr: expected a number, got '1e-3' (text); write 1.0e-3
+    params/nec.yaml: train.lr: expected a number or null, got '1e-3' (text); write 1.0e-3
     params/nec.yaml: Unknown config key train.lerning_rate. Allowed keys under train: [...]
 
 What is expected is read from the schema's annotations (type, ``Field`` constraints, ``None`` allowed) or, for a

@@ -582,7 +582,7 @@ def lr_quoted(ws):
     p = ws.params(train={"lr": 0.125})
     p.write_text(p.read_text().replace("lr: 0.125", "lr: '1e-3'"))
     return _pre(ws, 6, "a learning rate quoted as text", p, _load(p), ValueError,
-                r"train\.lr: expected a number, got '1e-3' \(text\); write 1\.0e-3")
+                r"train\.lr: expected a number or null, got '1e-3' \(text\); write 1\.0e-3")
 
 
 def model_3d_on_2d(ws):
@@ -702,7 +702,7 @@ _BY_CLASS: dict[int, list[tuple[str, Callable]]] = {1: [
     ("nec", disk_full_cache),
 ], 6: [
     ("nec", _range("epochs", 0, r"train\.epochs: expected an integer >= 1, got 0", "train")),
-    ("nec", _range("lr", -0.001, r"train\.lr: expected a number > 0, got -0\.001", "train")),
+    ("nec", _range("lr", -0.001, r"train\.lr: expected a number > 0 or null, got -0\.001", "train")),
     ("nec", _range("batch_size", 0, r"train\.batch_size: expected an integer >= 1, got 0", "train")),
     ("nec", params_name_too_long), ("nec", lr_quoted), ("nec", model_3d_on_2d), ("nec", no_validation_set),
     ("nec", split_file_without_val), ("nec", group_missing), ("nec", group_empty), ("nec", crop_without_mask),
