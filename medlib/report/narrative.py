@@ -122,13 +122,14 @@ def models_paragraph(cfg: StudyConfig) -> str:
                 f"fitted on validation or test data.")
     t = cfg.train
     models = "; ".join(_model_text(cfg, m) for m in cfg.models)
-    return (f"{models}. Training: {_OPTIMIZERS[t.optimizer]} (learning rate {_learning_rate(cfg)[0]}"
+    rate, rate_rule = _learning_rate(cfg)
+    return (f"{models}. Training: {_OPTIMIZERS[t.optimizer]} (learning rate {rate}"
             f"{f', weight decay {t.weight_decay:g}' if t.weight_decay else ''}), {_LOSSES[t.loss]}"
             f"{', inverse-frequency class weights' if t.class_weights else ''}, batch size {t.batch_size}, up to "
             f"{t.epochs} epochs{_schedule(t)}{_augmentation(t)}; the weights of the "
             f"epoch with the best validation AUC are kept"
             f"{f' (early stopping after {t.patience} epochs without improvement)' if t.patience else ''}. "
-            f"{_learning_rate(cfg)[1]}Images are resized to {' × '.join(map(str, cfg.image.size))}"
+            f"{rate_rule}Images are resized to {' × '.join(map(str, cfg.image.size))}"
             f"{', cropped to the mask' if cfg.image.crop_to_mask else ''} and normalised ({cfg.image.normalize}).")
 
 
