@@ -185,3 +185,21 @@ def test_run_record_names_the_models_with_hirescam_maps():
                                        "last block) with a randomised-weights sanity check")
     large = _classifier_summary(dataclasses.replace(CFG, image=ImageConfig(size=(224, 224))), results)
     assert large["explainability"] == "Grad-CAM (pytorch-grad-cam) with a randomised-weights sanity check"
+
+
+def test_record_holds_the_learning_rate_used():
+    """An unset train.lr is recorded as the rate the run used (1e-3 in 2D, a third in 3D), and the checklist
+    answer gives it as the methods paragraph does."""
+    from types import SimpleNamespace
+
+    from medlib.config import ImageConfig
+    from medlib.pipelines.record import _classifier_summary
+    from medlib.report.checklist_answers import _TRAINING
+
+    results = SimpleNamespace(parameters={})
+    assert _classifier_summary(CFG, results)["training"]["lr"] == 1e-3
+    volumes = dataclasses.replace(CFG, image=ImageConfig(size=(16, 16, 16)),
+                                  models=(ModelConfig(name="resnet18", label="R18", spatial_dims=3),))
+    rate = _classifier_summary(volumes, results)["training"]["lr"]
+    assert rate == pytest.approx(1e-3 / 3)
+    assert _TRAINING["lr"][1](rate) == "learning rate 0.000333"

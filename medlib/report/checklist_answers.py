@@ -235,7 +235,7 @@ def _initialisation(run: Run, sections: Labels) -> str | None:
 
 _TRAINING = {
     "optimizer": ("optimizer", lambda v: f"optimizer {v}"),
-    "lr": ("learning rate", lambda v: f"learning rate {_text(float(v))}"),
+    "lr": ("learning rate", lambda v: f"learning rate {float(v):.3g}"),  # as the methods paragraph gives it
     "epochs": ("number of epochs", lambda v: f"up to {plural(v, 'epoch')}"),
     "batch_size": ("batch size", lambda v: f"batch size {v}"),
     "loss": ("loss", lambda v: f"loss {v}"),
