@@ -293,6 +293,31 @@ def test_learning_rate_is_a_third_in_3d_unless_set():
         default_lr(1)
 
 
+def test_optimizer_uses_the_fused_kernel_with_the_same_update():
+    """The fused AdamW kernel (one pass over the parameters) steps as torch's per-tensor loop does."""
+    from medlib.learn.recipe import build_optimizer
+
+    torch.manual_seed(0)
+    a, b = TinyNet(), TinyNet()
+    b.load_state_dict(a.state_dict())
+    start = [p.detach().clone() for p in a.parameters()]
+    fused = build_optimizer(a, TrainConfig(), 2)
+    assert all(g["fused"] for g in fused.param_groups)
+    same_b = dict(zip(map(id, a.parameters()), b.parameters()))  # a's parameter -> b's twin
+    loop = torch.optim.AdamW([{"params": [same_b[id(p)] for p in g["params"]], "weight_decay": g["weight_decay"]}
+                              for g in fused.param_groups], lr=1e-3, foreach=False)
+    x, y = torch.randn(8, 1, 16, 16), torch.randint(0, 2, (8,))
+    for step in range(3):
+        for net, opt in ((a, fused), (b, loop)):
+            torch.manual_seed(step)  # the same dropout masks
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert not any(p.equal(q) for p, q in zip(a.parameters(), start))  # every parameter moved
+
+
 def test_intensity_jitter_is_bounded_and_reproducible():
     from medlib.learn.recipe import intensity_jitter
 
