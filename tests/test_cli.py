@@ -111,17 +111,33 @@ def _files(root: Path) -> dict[str, bytes]:
 def test_demo_writes_cohorts_side_by_side_as_one_at_a_time(tmp_path):
     """Two cohorts in two processes give the same files as one after the other; an existing cohort folder is
     refused (the error reaches the caller) and the other cohort is still complete, nothing half-written."""
-    one = cli._write_cohorts(["glioma", "onfh"], tmp_path / "one", scale=0.1, jobs=1)
-    two = cli._write_cohorts(["glioma", "onfh"], tmp_path / "two", scale=0.1, jobs=2)
+    from medlib.cli.demo import write_cohorts
+
+    one = write_cohorts(["glioma", "onfh"], tmp_path / "one", scale=0.1, jobs=1)
+    two = write_cohorts(["glioma", "onfh"], tmp_path / "two", scale=0.1, jobs=2)
     assert set(one) == set(two) == {"glioma", "onfh"} and all(s > 0 for s in two.values())
     assert _files(tmp_path / "one") == _files(tmp_path / "two")
     (tmp_path / "three" / "onfh").mkdir(parents=True)
     (tmp_path / "three" / "onfh" / "mine.txt").write_text("the user's")
     with pytest.raises(FileExistsError, match="onfh"):
-        cli._write_cohorts(["glioma", "onfh"], tmp_path / "three", scale=0.1, jobs=2)
+        write_cohorts(["glioma", "onfh"], tmp_path / "three", scale=0.1, jobs=2)
     assert _files(tmp_path / "three" / "glioma") == _files(tmp_path / "one" / "glioma")
     assert _files(tmp_path / "three" / "onfh") == {"mine.txt": b"the user's"}
     assert not list((tmp_path / "three").glob(".*partial"))
+
+
+def test_demo_refuses_a_foreign_cohort_folder_and_an_unknown_study_before_any_lane(tmp_path, capsys):
+    """A data/<study> folder without a manifest (not a cohort) and an unknown study stop the demo before any
+    cohort is written or study run: nothing appears under the data or reports folders."""
+    data, reports = tmp_path / "data", tmp_path / "reports"
+    (data / "onfh").mkdir(parents=True)
+    (data / "onfh" / "mine.txt").write_text("the user's")
+    assert cli.main(["demo", "nec", "onfh", "--data", str(data), "--reports", str(reports)]) == 2
+    assert "onfh exists but holds no manifest.csv" in capsys.readouterr().err
+    assert cli.main(["demo", "nec", "nosuch", "--data", str(tmp_path / "d2"), "--reports", str(reports)]) == 2
+    assert "params file not found" in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == ["onfh"] and not reports.exists()
+    assert not (tmp_path / "d2").exists()
 
 
 # ------------------------------------------------------------------------------------------------ medlib new

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
+from medlib.cli.demo import DEMO_STUDIES
 from medlib.cli.help import EPILOG, EXAMPLES, exit_code
 from medlib.progress import Console
-
-DEMO_STUDIES = ("onfh", "glioma", "ich", "nec")  # longest first, so that two at a time finish together
-COHORT_ORDER = ("ich", "onfh", "glioma", "nec")  # cohorts written slowest first (ICH: one DICOM file per CT slice)
 
 
 def _console(args: argparse.Namespace, **kwargs) -> Console:
@@ -97,113 +94,11 @@ def _cmd_manuscript(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from medlib.cli.targets import demo_targets, format_targets, write_targets
-    from medlib.render.site import render_reports
-    from medlib.resources import display_path
+    from medlib.cli.demo import run_demo
 
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
-    console = _console(args)
-    timings: list[tuple[str, float]] = []
-    start = time.perf_counter()
     data = Path(args.data or ("data/smoke" if args.smoke else "data/synth")).resolve()
-    studies = list(args.studies or DEMO_STUDIES)
-    missing = sorted((study for study in studies if not (data / study / "manifest.csv").is_file()),
-                     key=lambda study: COHORT_ORDER.index(study) if study in COHORT_ORDER else -1)
-    if missing:
-        with console.step(f"synthetic cohorts ({', '.join(missing)})") as info:
-            written = _write_cohorts(missing, data, scale=args.scale, jobs=args.jobs)
-            info["detail"] = ", ".join(f"{study} {seconds:.0f} s" for study, seconds in written.items())
-    timings.append(("synthetic cohorts", time.perf_counter() - start))
-    t0 = time.perf_counter()
-    runs = _run_demo_studies(studies, smoke=args.smoke, reports=args.reports, jobs=args.jobs,
-                             quiet=console.quiet, data=data)
-    timings += [(r.study, r.seconds) for r in runs]
-    timings.append((f"studies ({min(args.jobs, len(studies))} at a time)", time.perf_counter() - t0))
-    t0 = time.perf_counter()
-    with console.step("rendered the reports"):
-        rendered = render_reports(args.reports, Path(args.reports) / "_site")
-    timings.append(("render", time.perf_counter() - t0))
-    timings.append(("total", time.perf_counter() - start))
-    print(rendered.summary() if hasattr(rendered, "summary") else rendered)
-    targets = demo_targets({r.study: r.run_dir for r in runs if r.run_dir is not None})
-    written = write_targets(targets, Path(args.reports) / "demo-targets.json", seconds=dict(timings))
-    print("\n" + format_targets(targets) + f"\n(written to {display_path(written)})")
-    if not console.quiet:
-        print("\nTime per step:")
-        for name, seconds in timings:
-            print(f"  {name:<24} {seconds:7.1f} s")
-    return 0
-
-
-def _lane_pool(workers: int):
-    """A pool of ``workers`` spawned processes, each limited to ``cores // workers`` threads
-    (``medlib.threads.limit_threads``; notebook kernels started there inherit the limit)."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from medlib.threads import limit_threads
-
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=limit_threads,
-                               initargs=(max(1, (os.cpu_count() or 1) // workers),))
-
-
-def _timed_cohort(study: str, data: Path, scale: float) -> float:
-    from medlib import synth
-
-    start = time.perf_counter()
-    synth.generate(study, data, seed=0, scale=scale)
-    return time.perf_counter() - start
-
-
-def _write_cohorts(studies: Sequence[str], data: Path, *, scale: float, jobs: int) -> dict[str, float]:
-    """Write the synthetic cohorts of ``studies`` under ``data``, ``jobs`` at a time (each in its own process
-    limited to ``cores // jobs`` threads, as the demo's lanes); each cohort is renamed into place only when
-    complete (``medlib.synth.generate``). Returns the seconds each took; the first failure raises."""
-    workers = min(jobs, len(studies))
-    if workers < 2:
-        return {study: _timed_cohort(study, data, scale) for study in studies}
-    with _lane_pool(workers) as pool:
-        futures = {study: pool.submit(_timed_cohort, study, data, scale) for study in studies}
-        return {study: future.result() for study, future in futures.items()}
-
-
-def _demo_lane(study: str, params: Path, reports: str, lane: str, quiet: bool, data: Path):
-    """One study of the demo on the cohort in ``data/<study>/``, its progress lines prefixed with its lane
-    (``[nec 01:23] ...``)."""
-    from medlib.cli.runner import run_study
-
-    return run_study(study, params=params, reports_dir=reports, console=Console(quiet=quiet, lane=lane),
-                     overrides=[f"cohort.manifest={data / study / 'manifest.csv'}"])
-
-
-def _run_demo_studies(studies: Sequence[str], *, smoke: bool, reports: str, jobs: int,
-                      quiet: bool = False, data: Path = Path("data/synth")) -> list:
-    """Run the studies, ``jobs`` at a time, each in its own process limited to ``cores // jobs`` threads
-    (``medlib.threads.limit_threads``; the notebook kernels inherit the limit). Each lane prints its steps
-    and progress as plain lines prefixed with the study and its elapsed time.
-
-    Returns each study's ``medlib.cli.runner.StudyRun`` in the order of ``studies``. The first study that fails raises its error, after
-    the ones already running have finished (their reports are kept); the studies not yet started are cancelled.
-    """
-    from medlib.resources import display_path
-
-    calls = [(study, Path("params") / ("smoke" if smoke else "") / f"{study}.yaml") for study in studies]
-    lanes = min(jobs, len(calls))
-    pool = _lane_pool(lanes) if lanes > 1 else None
-    try:
-        pending = ([pool.submit(_demo_lane, study, params, reports, study, quiet, data) for study, params in calls]
-                   if pool else None)
-        out = []
-        for i, (study, params) in enumerate(calls):
-            result = pending[i].result() if pool else _demo_lane(study, params, reports, study, quiet, data)
-            print(f"{result.study}: report {display_path(result.report)} ({result.seconds:.0f} s)", flush=True)
-            out.append(result)
-        return out
-    finally:
-        if pool:
-            pool.shutdown(wait=True, cancel_futures=True)
+    return run_demo(list(args.studies or DEMO_STUDIES), data=data, reports=args.reports, jobs=args.jobs,
+                    smoke=args.smoke, scale=args.scale, console=_console(args))
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

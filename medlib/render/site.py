@@ -23,9 +23,10 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -235,8 +236,10 @@ def _publish(staging: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
-def _render_site_and_manuscripts(reports: Path, staging: Path, with_manuscript: list) -> dict[str, tuple[Path, ...]]:
-    """Render the site into ``staging`` and each report's manuscript into ``staging/manuscripts/<stem>``.
+def _render_site_and_manuscripts(reports: Path, staging: Path, with_manuscript: list,
+                                 ready: Mapping[str, Future]) -> dict[str, tuple[Path, ...]]:
+    """Render the site into ``staging`` and each report's manuscript into ``staging/manuscripts/<stem>``
+    (those of ``ready`` are being built elsewhere: waited on, then moved in).
 
     The Quarto runs are independent (the site is one project, each manuscript its own under
     ``_manuscripts/<stem>``), so they run side by side, as many as there are cores; each one is mostly a
@@ -247,23 +250,26 @@ def _render_site_and_manuscripts(reports: Path, staging: Path, with_manuscript: 
     from concurrent.futures import ThreadPoolExecutor
 
     aside = Path(tempfile.mkdtemp(prefix=".manuscripts-", dir=reports))
+    here = [r for r in with_manuscript if r.stem not in ready]
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 1 + len(with_manuscript)))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 1 + len(here)))) as pool:
             site_job = pool.submit(run_quarto, ["render", ".", "--output-dir", staging.name], cwd=reports,
                                    what="the report site")
-            jobs = {r.stem: pool.submit(build_manuscript, r, aside / r.stem) for r in with_manuscript}
+            jobs = {r.stem: pool.submit(build_manuscript, r, aside / r.stem) for r in here}
+            jobs |= {r.stem: ready[r.stem] for r in with_manuscript if r.stem in ready}
             site_job.result()
             built = {stem: job.result() for stem, job in jobs.items()}
-        for stem in built:
+        for stem, files in built.items():
             (staging / "manuscripts").mkdir(exist_ok=True)
-            shutil.move(str(aside / stem), str(staging / "manuscripts" / stem))
+            shutil.move(str(files[0].parent), str(staging / "manuscripts" / stem))
         return {stem: tuple(staging / "manuscripts" / stem / f.name for f in files) for stem, files in built.items()}
     finally:
         shutil.rmtree(aside, ignore_errors=True)
 
 
 def render_reports(reports_dir: str | Path = "reports", out_dir: str | Path | None = None, *, pdf: bool = True,
-                   manuscripts: bool = True, benchmarks: str | Path | None = None) -> RenderResult:
+                   manuscripts: bool = True, benchmarks: str | Path | None = None,
+                   built_manuscripts: Mapping[str, Future] | None = None) -> RenderResult:
     """Render the executed notebooks of ``reports_dir`` with Quarto: the site, a PDF per study and, with
     ``manuscripts``, a manuscript per study (see the module docstring for the layout).
 
@@ -273,6 +279,10 @@ def render_reports(reports_dir: str | Path = "reports", out_dir: str | Path | No
         pdf: also write each study page's Typst PDF.
         manuscripts: also build each study's manuscript (HTML, PDF, DOCX) from its run record.
         benchmarks: a folder of executed benchmark notebooks to publish too (e.g. ``benchmarks/results``).
+        built_manuscripts: manuscripts being built elsewhere (``medlib demo`` builds each as its study
+            finishes), by report stem: futures of ``build_manuscript``'s files, all in one folder outside the
+            site, which is moved into the site; the site renders while they finish. The other reports'
+            manuscripts are built here.
 
     Returns:
         The pages, PDFs and manuscripts written, and the runs not published.
@@ -294,7 +304,8 @@ def render_reports(reports_dir: str | Path = "reports", out_dir: str | Path | No
     notes = [f"no manuscript for {stem}: {p}" for stem, p in problems.items() if p]
     try:
         built = _render_site_and_manuscripts(reports, staging, [r for r in site.reports
-                                                                if problems.get(r.stem, "skip") is None])
+                                                                if problems.get(r.stem, "skip") is None],
+                                             ready=built_manuscripts or {})
         _publish(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -133,3 +133,25 @@ def test_manuscript_of_a_failed_or_unknown_study_is_a_clear_error(quarto, smoke_
         render_manuscript("broken", smoke_reports, tmp_path / "b")
     with pytest.raises(FileNotFoundError, match=r"no nosuch\.ipynb; published reports: \['nec'\]"):
         render_manuscript("nosuch", smoke_reports, tmp_path / "n")
+
+
+def test_a_manuscript_built_beforehand_is_moved_into_the_site(quarto, smoke_reports, tmp_path):
+    """``medlib demo`` builds each study's manuscript while the other studies still run and hands the futures to
+    ``render_reports``: their folder is moved into the site as it is, not built again."""
+    from concurrent.futures import Future
+
+    from medlib.render.manuscript import manuscript_files
+    from medlib.render.site import render_reports
+
+    folder = tmp_path / "built" / STUDY
+    folder.mkdir(parents=True)
+    files = tuple(folder / name for name in manuscript_files(STUDY).values())
+    for f in files:
+        f.write_text(f"built beforehand: {f.name}")
+    done: Future = Future()
+    done.set_result(files)
+    result = render_reports(smoke_reports, tmp_path / "site", pdf=False, built_manuscripts={STUDY: done})
+    moved = tmp_path / "site" / "manuscripts" / STUDY
+    assert {f.name: f.read_text() for f in moved.iterdir()} == {f.name: f"built beforehand: {f.name}" for f in files}
+    assert result.manuscripts[STUDY] == tuple(moved / f.name for f in files) and not folder.exists()
+    assert f"manuscripts/{STUDY}/" in (tmp_path / "site" / "index.html").read_text()
