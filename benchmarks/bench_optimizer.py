@@ -27,11 +27,13 @@ from medlib.learn.recipe import build_optimizer
 MODELS = (("resnet18", 2, 64), ("densenet121", 2, 64), ("resnet10", 3, 32), ("resnet18", 3, 32))
 
 
-def _optimizers(model: torch.nn.Module, dims: int) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+def _optimizer(model: torch.nn.Module, dims: int, which: str) -> torch.optim.Optimizer:
+    """The recipe's optimizer (``fused``), or torch's per-tensor AdamW loop over the same parameter groups."""
     fused = build_optimizer(model, TrainConfig(), dims)
+    if which == "fused":
+        return fused
     groups = [{"params": list(g["params"]), "weight_decay": g["weight_decay"]} for g in fused.param_groups]
-    loop = torch.optim.AdamW(groups, lr=fused.param_groups[0]["lr"], foreach=False, fused=False)
-    return fused, loop
+    return torch.optim.AdamW(groups, lr=fused.param_groups[0]["lr"], foreach=False, fused=False)
 
 
 def _seconds(fn, steps: int) -> float:
@@ -50,7 +52,7 @@ def _one(name: str, dims: int, side: int, steps: int) -> dict[str, Any]:
     results = {}
     for which in ("fused", "loop"):
         model.load_state_dict(start_state)
-        optimizer = dict(zip(("fused", "loop"), _optimizers(model, dims)))[which]
+        optimizer = _optimizer(model, dims, which)
         gen = torch.Generator().manual_seed(1)
         for p in model.parameters():
             p.grad = torch.randn(p.shape, generator=gen) * 1e-3

@@ -108,19 +108,25 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
 
 
-def test_demo_writes_cohorts_side_by_side_as_one_at_a_time(tmp_path):
-    """Two cohorts in two processes give the same files as one after the other; an existing cohort folder is
-    refused (the error reaches the caller) and the other cohort is still complete, nothing half-written."""
-    from medlib.cli.demo import write_cohorts
+def test_demo_lanes_write_cohorts_side_by_side_as_one_at_a_time(tmp_path):
+    """Two cohorts written in two lanes (spawned, thread-limited processes) give the same files as one after the
+    other; a cohort folder that exists is refused (the error reaches the caller) and left as it was, and the
+    other cohort is still complete, nothing half-written."""
+    from medlib.cli.demo import lane_pool, write_cohort
 
-    one = write_cohorts(["glioma", "onfh"], tmp_path / "one", scale=0.1, jobs=1)
-    two = write_cohorts(["glioma", "onfh"], tmp_path / "two", scale=0.1, jobs=2)
-    assert set(one) == set(two) == {"glioma", "onfh"} and all(s > 0 for s in two.values())
+    for study in ("glioma", "onfh"):
+        write_cohort(study, tmp_path / "one", 0.1)
+    with lane_pool(2) as pool:
+        seconds = [pool.submit(write_cohort, study, tmp_path / "two", 0.1) for study in ("glioma", "onfh")]
+        assert all(s.result() > 0 for s in seconds)
     assert _files(tmp_path / "one") == _files(tmp_path / "two")
     (tmp_path / "three" / "onfh").mkdir(parents=True)
     (tmp_path / "three" / "onfh" / "mine.txt").write_text("the user's")
-    with pytest.raises(FileExistsError, match="onfh"):
-        write_cohorts(["glioma", "onfh"], tmp_path / "three", scale=0.1, jobs=2)
+    with lane_pool(2) as pool:
+        futures = [pool.submit(write_cohort, study, tmp_path / "three", 0.1) for study in ("glioma", "onfh")]
+        with pytest.raises(FileExistsError, match="onfh"):
+            futures[1].result()
+        futures[0].result()
     assert _files(tmp_path / "three" / "glioma") == _files(tmp_path / "one" / "glioma")
     assert _files(tmp_path / "three" / "onfh") == {"mine.txt": b"the user's"}
     assert not list((tmp_path / "three").glob(".*partial"))

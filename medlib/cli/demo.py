@@ -63,17 +63,6 @@ def write_cohort(study: str, data: Path, scale: float) -> float:
     return time.perf_counter() - start
 
 
-def write_cohorts(studies: Sequence[str], data: Path, *, scale: float, jobs: int) -> dict[str, float]:
-    """Write the synthetic cohorts of ``studies`` under ``data``, ``jobs`` at a time in lanes; returns the
-    seconds each took. The first failure raises; the cohorts already complete stay."""
-    workers = min(jobs, len(studies))
-    if workers < 2:
-        return {study: write_cohort(study, data, scale) for study in studies}
-    with lane_pool(workers) as pool:
-        futures = {study: pool.submit(write_cohort, study, data, scale) for study in studies}
-        return {study: future.result() for study, future in futures.items()}
-
-
 def _lane(study: str, params: Path, reports: str, quiet: bool, data: Path, scale: float) -> DemoLane:
     """One study in its lane: its cohort when missing, then the study, progress lines prefixed by the study."""
     from medlib.cli.runner import run_study
