@@ -147,6 +147,25 @@ def test_radiomics_table_serial_equals_parallel(tmp_path):
     np.testing.assert_allclose(parallel.to_numpy(), serial.to_numpy())
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_radiomics_table_shows_its_progress_per_case(tmp_path, monkeypatch, workers):
+    """Radiomics of a cohort takes minutes (ICH: about 2): its bar counts the cases, in the kernel's events too."""
+    import json
+
+    from medlib import progress
+
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(progress.EVENTS_ENV, str(events))
+    monkeypatch.setenv(progress.QUIET_ENV, "")
+    monkeypatch.setattr(progress, "EVENT_INTERVAL", 0.0)
+    cases = _write_cases(tmp_path, 3)
+    radiomics_table(cases, RadiomicsConfig(resample_mm=None, feature_classes=("firstorder",)), workers=workers,
+                    reader=_npz_reader, habitats=2)
+    written = [json.loads(line) for line in events.read_text().splitlines()]
+    assert {e["desc"] for e in written} == {"radiomics (whole ROI and 2 habitats)"}
+    assert [e["n"] for e in written] == [0, 1, 2, 3, 3] and written[-1]["closed"] and written[-1]["total"] == 3
+
+
 def test_radiomics_table_with_habitats_matches_habitat_radiomics(tmp_path):
     cases = _write_cases(tmp_path, 2)
     cfg = RadiomicsConfig(resample_mm=None, feature_classes=("firstorder",))

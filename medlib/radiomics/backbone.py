@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medlib.progress import progress_bar
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -167,7 +169,7 @@ def trained_backbone(name: str, slices: np.ndarray, labels: np.ndarray, *, epoch
         draws = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
         net.train()
-        for _ in range(epochs):
+        for _ in progress_bar(range(epochs), desc="training the deep-feature backbone", unit="epoch"):
             order = torch.randperm(len(y), generator=draws)
             for start in range(0, len(y), batch_size):
                 idx = order[start:start + batch_size]

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from medlib.config import RadiomicsConfig
+from medlib.progress import progress_bar
 from medlib.radiomics._checks import case_label, check_volume
 from medlib.radiomics.deep import (SliceSelection, extract_features, ich_deep_features, largest_slice_index,
                                    select_slices, slice_indices)
@@ -249,11 +250,19 @@ def radiomics_table(cases: Iterable[tuple[object, str, str]], settings: Radiomic
         raise ValueError(f"case ids must be unique; duplicated: {sorted({i for i in ids if ids.count(i) > 1})}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1; got {workers}")
-    if workers == 1 or len(cases) <= 1:
-        rows = [_table_row(c, cfg, reader, habitats, seed) for c in cases]
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(cases)), mp_context=context,
-                                 initializer=_single_threaded_worker) as pool:
-            rows = list(pool.map(_table_row, cases, repeat(cfg), repeat(reader), repeat(habitats), repeat(seed)))
+    what = "radiomics (whole ROI" + (f" and {habitats} habitats)" if habitats else ")")
+    with progress_bar(total=len(cases), desc=what, unit="case") as bar:
+        if workers == 1 or len(cases) <= 1:
+            rows = [_counted(bar, _table_row(c, cfg, reader, habitats, seed)) for c in cases]
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(workers, len(cases)), mp_context=context,
+                                     initializer=_single_threaded_worker) as pool:
+                rows = [_counted(bar, row) for row in pool.map(_table_row, cases, repeat(cfg), repeat(reader),
+                                                                repeat(habitats), repeat(seed))]
     return pd.DataFrame(rows, index=pd.Index(ids, name="case_id"))
+
+
+def _counted(bar, row: dict[str, float]) -> dict[str, float]:
+    bar.update(1)
+    return row
