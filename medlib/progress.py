@@ -322,6 +322,19 @@ class _EventReader:
         self.bars: dict[str, _std_tqdm] = {}
         self.shown: dict[str, Any] = {}
 
+    @staticmethod
+    def _worth_a_line(event: dict[str, Any], last: tuple[float, float] | None) -> bool:
+        """As plain lines a bar shows its first state, then a line for each tenth of its total or each
+        ``PLAIN_INTERVAL`` seconds, whichever comes first (every epoch of a short training; about a dozen lines
+        for minutes of radiomics), then its last state once."""
+        if last is None:
+            return True
+        n, elapsed = last
+        if event["closed"]:
+            return event["n"] != n
+        total = event["total"] or 0
+        return event["elapsed"] - elapsed >= PLAIN_INTERVAL or (total > 0 and event["n"] - n >= total / 10)
+
     def run(self, stop: threading.Event, every: float) -> None:
         while not stop.wait(every):
             self.poll()
@@ -344,9 +357,9 @@ class _EventReader:
 
     def show(self, event: dict[str, Any]) -> None:
         if not self.console.live:
-            if not (event["closed"] and self.shown.get(event["id"]) == event["n"]):  # the last state, once
+            if self._worth_a_line(event, self.shown.get(event["id"])):
                 self.console.line("  " + event["line"])
-            self.shown[event["id"]] = event["n"]
+                self.shown[event["id"]] = (event["n"], event["elapsed"])
             return
         bar = self.bars.get(event["id"])
         if bar is None:

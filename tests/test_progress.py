@@ -122,6 +122,23 @@ def test_kernel_events_reach_the_console_as_lines(plain_env, monkeypatch, tmp_pa
     assert not CONTROL.search(out.getvalue())
 
 
+def test_a_long_bar_from_the_kernel_prints_a_line_per_tenth(plain_env, monkeypatch, tmp_path):
+    """A bar of many quick steps (minutes of radiomics, one event a second) prints its first state, a line per
+    tenth of its total and its last state, not one line per event."""
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(progress.EVENTS_ENV, str(events))
+    monkeypatch.setattr(progress, "EVENT_INTERVAL", 0.0)
+    out = io.StringIO()
+    console = Console(out=out, lane="ich", live=False)
+    with console.follow(events, every=0.01):
+        with progress_bar(total=100, desc="radiomics", unit="case") as bar:
+            for _ in range(100):
+                bar.update(1)
+    assert len(events.read_text().splitlines()) == 102  # every state was written
+    shown = [int(re.search(r"radiomics: (\d+)/100", line).group(1)) for line in out.getvalue().splitlines()]
+    assert shown == list(range(0, 101, 10))
+
+
 def test_notebook_sections_become_steps():
     out = io.StringIO()
     cells = [{"id": "p", "cell_type": "code", "source": "x = 1"},
