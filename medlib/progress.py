@@ -36,7 +36,8 @@ __all__ = ["EVENTS_ENV", "QUIET_ENV", "Console", "format_seconds", "plain_warnin
 
 EVENTS_ENV = "MEDLIB_PROGRESS_EVENTS"
 QUIET_ENV = "MEDLIB_QUIET"
-#: Plain lines: at most one per bar every this many seconds (and always the last); events: one a second.
+#: Plain lines: at most one per bar every this many seconds (a kernel's bar: also one per tenth of its total)
+#: and always the last; events: one a second.
 PLAIN_INTERVAL = 10.0
 EVENT_INTERVAL = 1.0
 #: A step still running after FIRST_BEAT seconds says so, then every BEAT seconds (plain lines).
