@@ -7,6 +7,7 @@ import io
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -102,13 +103,19 @@ def test_format_seconds(seconds, text):
     assert format_seconds(seconds) == text
 
 
-def test_kernel_events_reach_the_console_as_lines(plain_env, monkeypatch, tmp_path):
-    """The kernel side (MEDLIB_PROGRESS_EVENTS set) writes JSON lines; the CLI side prints them, prefixed."""
+@pytest.fixture
+def kernel_events(plain_env, monkeypatch, tmp_path) -> tuple[Path, io.StringIO, Console]:
+    """A kernel's events file (every state written, no interval) and the plain console of an ``ich`` lane."""
     events = tmp_path / "events.jsonl"
     monkeypatch.setenv(progress.EVENTS_ENV, str(events))
     monkeypatch.setattr(progress, "EVENT_INTERVAL", 0.0)
     out = io.StringIO()
-    console = Console(out=out, lane="ich", live=False)
+    return events, out, Console(out=out, lane="ich", live=False)
+
+
+def test_kernel_events_reach_the_console_as_lines(kernel_events):
+    """The kernel side (MEDLIB_PROGRESS_EVENTS set) writes JSON lines; the CLI side prints them, prefixed."""
+    events, out, console = kernel_events
     with console.follow(events, every=0.01):
         with progress_bar(total=2, desc="train", unit="epoch") as bar:
             bar.update(1)
@@ -122,14 +129,10 @@ def test_kernel_events_reach_the_console_as_lines(plain_env, monkeypatch, tmp_pa
     assert not CONTROL.search(out.getvalue())
 
 
-def test_a_long_bar_from_the_kernel_prints_a_line_per_tenth(plain_env, monkeypatch, tmp_path):
+def test_a_long_bar_from_the_kernel_prints_a_line_per_tenth(kernel_events):
     """A bar of many quick steps (minutes of radiomics, one event a second) prints its first state, a line per
     tenth of its total and its last state, not one line per event."""
-    events = tmp_path / "events.jsonl"
-    monkeypatch.setenv(progress.EVENTS_ENV, str(events))
-    monkeypatch.setattr(progress, "EVENT_INTERVAL", 0.0)
-    out = io.StringIO()
-    console = Console(out=out, lane="ich", live=False)
+    events, out, console = kernel_events
     with console.follow(events, every=0.01):
         with progress_bar(total=100, desc="radiomics", unit="case") as bar:
             for _ in range(100):
