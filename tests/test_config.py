@@ -204,7 +204,8 @@ def test_text_numbers_say_how_to_write_a_number(tmp_path):
     assert load_config(write(tmp_path, VALID + "train: {lr: 1e-3}\n")).train.lr == 0.001
     assert load_config(write(tmp_path, VALID + "train: {weight_decay: 5E4}\n")).train.weight_decay == 5e4
     assert load_config(write(tmp_path, VALID), ["train.lr=2e-4"]).train.lr == 2e-4
-    with pytest.raises(ConfigError, match=r"p.yaml: train.lr: expected a number or null, got '1e-3' \(text\); write 1.0e-3"):
+    with pytest.raises(ConfigError,
+                       match=r"p.yaml: train.lr: expected a number or null, got '1e-3' \(text\); write 1.0e-3"):
         load_config(write(tmp_path, VALID + "train: {lr: '1e-3'}\n"))
     with pytest.raises(ConfigError, match=r"train.weight_decay: expected a number, got '5E4' \(text\); write 5.0e\+4"):
         load_config(write(tmp_path, VALID + "train: {weight_decay: '5E4'}\n"))

@@ -48,7 +48,8 @@ def test_models_paragraph_names_initialisation_and_training():
     text = narrative.models_paragraph(CFG)
     assert "**R18**: resnet18 (2D, random initialisation" in text and "**D121**: densenet121 (2D, ImageNet" in text
     t = CFG.train
-    assert f"{'AdamW' if t.optimizer == 'adamw' else 'Adam'} (learning rate 0.001, weight decay" in text  # the 2D default
+    optimizer = "AdamW" if t.optimizer == "adamw" else "Adam"
+    assert f"{optimizer} (learning rate 0.001, weight decay" in text  # the 2D default
     assert f"up to {t.epochs} epochs" in text
 
 

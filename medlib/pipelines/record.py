@@ -240,7 +240,7 @@ def _hirescam_note(cfg: StudyConfig) -> str:
 
 
 def _classifier_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
-    from medlib.learn.recipe import learning_rate
+    from medlib.learn.recipe import study_learning_rate
     from medlib.pipelines.classifier import model_inputs
 
     t = cfg.train
@@ -248,9 +248,9 @@ def _classifier_summary(cfg: StudyConfig, results: Any) -> dict[str, Any]:
         "models": [{"name": m.name, "label": m.display_name, "parameters": results.parameters.get(m.display_name),
                     "pretrained": m.pretrained, "weights_path": m.weights_path, "inputs": list(model_inputs(cfg, m))}
                    for m in cfg.models],
-        "training": {"optimizer": t.optimizer, "lr": learning_rate(t, len(cfg.image.size)), "epochs": t.epochs,
-                     "batch_size": t.batch_size, "loss": t.loss, "patience": t.patience, "augment": t.augment, "seed": t.seed,
-                     "class_weights": t.class_weights},
+        "training": {"optimizer": t.optimizer, "lr": study_learning_rate(cfg), "epochs": t.epochs,
+                     "batch_size": t.batch_size, "loss": t.loss, "patience": t.patience, "augment": t.augment,
+                     "seed": t.seed, "class_weights": t.class_weights},
         "explainability": (f"Grad-CAM (pytorch-grad-cam{_hirescam_note(cfg)}) with a randomised-weights sanity "
                            f"check" if cfg.explain.enabled else None),
     }

@@ -135,11 +135,10 @@ def models_paragraph(cfg: StudyConfig) -> str:
 
 def _learning_rate(cfg: StudyConfig) -> tuple[str, str]:
     """The peak learning rate, and for the recipe's 3D default a sentence saying where its third comes from."""
-    from medlib.learn.recipe import LR_2D, learning_rate
+    from medlib.learn.recipe import LR_2D, study_learning_rate
 
-    dims = len(cfg.image.size)
-    rate = f"{learning_rate(cfg.train, dims):.3g}"
-    if cfg.train.lr is None and dims == 3:
+    rate = f"{study_learning_rate(cfg):.3g}"
+    if cfg.train.lr is None and len(cfg.image.size) == 3:
         return rate, (f"The learning rate is a third of the 2D rate {LR_2D:g}: a 3 × 3 × 3 kernel has three times "
                       f"the fan-in of a 3 × 3 one, and Adam's step scales as 1/fan-in (Yang et al. 2022). ")
     return rate, ""
@@ -319,9 +318,9 @@ def _settings(cfg: StudyConfig, key: str) -> dict[str, Any]:
                               f"'split.ratios' or 'radiomics.deep_weights'")
         node = getattr(node, part)
     if key == "train.lr" and node is None:  # the recipe's default for the images' dimensions
-        from medlib.learn.recipe import learning_rate
+        from medlib.learn.recipe import study_learning_rate
 
-        node = learning_rate(cfg.train, len(cfg.image.size))
+        node = study_learning_rate(cfg)
     return {key: node}
 
 
