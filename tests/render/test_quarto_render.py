@@ -117,6 +117,17 @@ def test_manuscript_pdf_carries_the_auc_of_the_run_record(rendered, pdftotext, t
     assert "?@" not in flat and "??" not in flat  # every cross-reference and citation resolved
 
 
+def test_a_checklist_longer_than_a_page_continues_on_the_next_pages(rendered, pdftotext):
+    """The CLAIM checklist (44 items) runs over several pages of the study's PDF, its rows in order; as one
+    unbreakable Typst figure its rows from the page's foot on were printed over each other on its first page."""
+    pdf = rendered.out_dir / f"{STUDY}.pdf"
+    pages = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split("\f")
+    flat = [" ".join(page.split()) for page in pages]
+    title = next(i for i, page in enumerate(flat) if "CLAIM 2024 checklist, filled" in page)
+    last = next(i for i, page in enumerate(flat) if "role of funders" in page)  # item 44, the last
+    assert last > title, (title, last)
+
+
 def test_manuscript_docx_opens_and_carries_the_auc(rendered, test_auc):
     docx = pytest.importorskip("docx")
     doc = docx.Document(str(rendered.out_dir / "manuscripts" / STUDY / f"{STUDY}.docx"))
